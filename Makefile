@@ -1,0 +1,42 @@
+# The runbook's wrappers. Everything runs through .venv, which the first target that needs it creates.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: sandbox test lint typecheck unit deploy-staging deploy-prod rollback-staging status-staging bench clean
+
+$(STAMP): setup.cfg pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+## make sandbox: the whole deploy rehearsal against the embedded sandbox (no AWS account needed)
+sandbox: $(STAMP)
+	$(BIN)/inv deploy --env sandbox
+
+## make test: lint, type-check, and the whole test suite
+test: lint typecheck
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy --strict adinsights_ops
+
+deploy-staging: $(STAMP)
+	$(BIN)/inv deploy --env staging $(if $(IMAGE_TAG),--image-tag $(IMAGE_TAG),)
+
+deploy-prod: $(STAMP)
+	@if [ -z "$(IMAGE_TAG)" ]; then echo "deploy-prod needs IMAGE_TAG=vX.Y.Z (a tagged release)" >&2; exit 2; fi
+	$(BIN)/inv deploy --env production --image-tag $(IMAGE_TAG)
+
+bench: $(STAMP)
+	$(BIN)/python bench/rollout_parallel.py
+	$(BIN)/python bench/api_calls.py
+	$(BIN)/python bench/startup.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .nox build *.egg-info

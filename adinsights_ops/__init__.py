@@ -1,0 +1,34 @@
+"""adinsights_ops: the ADinsights deployment runbook as typed, importable primitives.
+
+    from adinsights_ops import ecs, config, aws
+    env = config.load("staging")
+    clients = aws.Aws(region=env.region, profile=env.profile)
+    ecs.rollout(clients.ecs(), cluster=env.ecs.cluster, services=env.service_images(),
+                image_tag="release-1.4.0")
+
+Modules are imported on first use so that importing the package (and `inv --list`) stays fast and
+never loads boto3.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+__version__ = "0.1.0"
+
+_MODULES = (
+    "aws", "config", "ecs", "errors", "journal", "pipeline", "release", "waiting",
+)
+
+if TYPE_CHECKING:
+    from adinsights_ops import aws, config, ecs, errors, journal, pipeline, release, waiting
+
+__all__ = ["__version__", *_MODULES]
+
+
+def __getattr__(name: str) -> ModuleType:
+    if name in _MODULES:
+        return importlib.import_module(f"adinsights_ops.{name}")
+    raise AttributeError(f"module 'adinsights_ops' has no attribute {name!r}")

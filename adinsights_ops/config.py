@@ -1,0 +1,328 @@
+"""The environments file: one frozen `Environment` per name, loaded and validated once.
+
+Every error names the file, the key and what was expected, so a bad edit is one clear line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from adinsights_ops.errors import ConfigError
+
+DEFAULT_FILE = "environments.yaml"
+ROLES = ("backend", "worker", "beat", "frontend")
+BRANCH_RULES = ("main", "tags", "any")
+PLACEHOLDER = re.compile(r"<[A-Z][A-Z0-9_]*>")
+ACCOUNT = re.compile(r"^\d{12}$")
+REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+
+
+@attrs.frozen
+class ServiceRef:
+    """One ECS service of the app: its role, its name, and which image repository it runs."""
+
+    role: str
+    name: str
+    image: str
+
+
+@attrs.frozen
+class RunTaskNetwork:
+    """Network settings of one-off tasks: explicit, or copied from a service of the environment."""
+
+    subnets: tuple[str, ...] = ()
+    security_groups: tuple[str, ...] = ()
+    assign_public_ip: bool = False
+    from_service: str | None = None
+
+
+@attrs.frozen
+class EcsSettings:
+    cluster: str
+    services: Mapping[str, ServiceRef]
+    one_off_family: str
+    one_off_container: str
+    network: RunTaskNetwork
+    rollout_timeout: float = 900.0
+    task_timeout: float = 1800.0
+
+    def service(self, role: str) -> ServiceRef:
+        return self.services[role]
+
+    @property
+    def singletons(self) -> tuple[str, ...]:
+        """Services that must never run two copies (celery-beat schedules jobs)."""
+        return (self.services["beat"].name,)
+
+
+@attrs.frozen
+class Environment:
+    """Everything the runbook needs to know about one environment."""
+
+    name: str
+    source: str
+    account: str
+    region: str
+    profile: str | None
+    sandbox: bool
+    branch_rule: str
+    approval_required: bool
+    default_image_tag: str | None
+    ecs: EcsSettings
+    registry: str
+    repositories: Mapping[str, str]
+    rds_instance: str
+    kms_key: str
+    state_bucket: str
+    health_base_url: str
+    sample_tenant: str
+
+    def repository_for(self, role: str) -> str:
+        return self.repositories[self.ecs.services[role].image]
+
+    def service_images(self) -> dict[str, str]:
+        """Service name -> the repository whose image tag a rollout changes."""
+        return {ref.name: self.repositories[ref.image] for ref in self.ecs.services.values()}
+
+
+class _Reader:
+    """Typed reads from a YAML mapping, each error naming file, dotted key and expectation."""
+
+    def __init__(self, source: str, data: object, path: str) -> None:
+        self.source = source
+        self.path = path
+        if not isinstance(data, Mapping):
+            raise ConfigError(source, path, f"expected a mapping, got {_kind(data)}")
+        self.data: Mapping[str, Any] = data
+        self.seen: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def _get(self, name: str, *, required: bool) -> Any:
+        self.seen.add(name)
+        if name not in self.data or self.data[name] is None:
+            if required:
+                raise ConfigError(self.source, self.key(name), "missing (required)")
+            return None
+        value = self.data[name]
+        if isinstance(value, str) and PLACEHOLDER.search(value):
+            raise ConfigError(self.source, self.key(name), f"still the placeholder {value}: fill it in")
+        return value
+
+    def text(self, name: str, *, pattern: re.Pattern[str] | None = None, hint: str = "") -> str:
+        value = self._get(name, required=True)
+        if isinstance(value, int) and not isinstance(value, bool) and pattern is ACCOUNT:
+            value = f"{value:012d}"
+        if not isinstance(value, str) or not value:
+            raise ConfigError(self.source, self.key(name), f"expected a string, got {_kind(value)}")
+        if pattern is not None and not pattern.match(value):
+            raise ConfigError(self.source, self.key(name), f"expected {hint}, got {value!r}")
+        return value
+
+    def opt_text(self, name: str) -> str | None:
+        if self.data.get(name) is None:
+            self.seen.add(name)
+            return None
+        return self.text(name)
+
+    def flag(self, name: str, default: bool | None = None) -> bool:
+        value = self._get(name, required=default is None)
+        if value is None:
+            assert default is not None
+            return default
+        if not isinstance(value, bool):
+            raise ConfigError(self.source, self.key(name), f"expected true or false, got {_kind(value)}")
+        return value
+
+    def number(self, name: str, default: float) -> float:
+        value = self._get(name, required=False)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise ConfigError(
+                self.source, self.key(name), f"expected a positive number, got {_kind(value)}"
+            )
+        return float(value)
+
+    def choice(self, name: str, choices: Sequence[str]) -> str:
+        value = self.text(name)
+        if value not in choices:
+            raise ConfigError(
+                self.source, self.key(name), f"expected one of {', '.join(choices)}, got {value!r}"
+            )
+        return value
+
+    def strings(self, name: str) -> tuple[str, ...]:
+        value = self._get(name, required=False)
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise ConfigError(self.source, self.key(name), "expected a list of strings")
+        for v in value:
+            if PLACEHOLDER.search(v):
+                raise ConfigError(self.source, self.key(name), f"still the placeholder {v}: fill it in")
+        return tuple(value)
+
+    def section(self, name: str, *, required: bool = True) -> _Reader | None:
+        value = self._get(name, required=required)
+        if value is None:
+            return None
+        return _Reader(self.source, value, self.key(name))
+
+    def need(self, name: str) -> _Reader:
+        reader = self.section(name)
+        assert reader is not None
+        return reader
+
+    def done(self) -> None:
+        """Refuse keys nobody reads: a typo must not be silently ignored."""
+        unknown = sorted(set(self.data) - self.seen)
+        if unknown:
+            known = ", ".join(sorted(self.seen))
+            raise ConfigError(self.source, self.key(unknown[0]), f"unknown key (known: {known})")
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return f"the boolean {value}"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"{type(value).__name__} {value!r}"
+
+
+def _ecs(r: _Reader, repositories: Mapping[str, str]) -> EcsSettings:
+    services_r = r.need("services")
+    services: dict[str, ServiceRef] = {}
+    for role in ROLES:
+        s = services_r.need(role)
+        image = s.text("image")
+        if image not in repositories:
+            raise ConfigError(
+                r.source, s.key("image"), f"expected one of the repositories {sorted(repositories)}"
+            )
+        services[role] = ServiceRef(role=role, name=s.text("name"), image=image)
+        s.done()
+    services_r.done()
+    one_off = r.need("one_off")
+    family, container = one_off.text("family"), one_off.text("container")
+    one_off.done()
+    net_r = r.need("run_task_network")
+    from_service = net_r.opt_text("from_service")
+    network = RunTaskNetwork(
+        subnets=net_r.strings("subnets"),
+        security_groups=net_r.strings("security_groups"),
+        assign_public_ip=net_r.flag("assign_public_ip", False),
+        from_service=from_service,
+    )
+    net_r.done()
+    if from_service is not None and from_service not in ROLES:
+        raise ConfigError(r.source, net_r.key("from_service"), f"expected one of {', '.join(ROLES)}")
+    if from_service is None and not (network.subnets and network.security_groups):
+        raise ConfigError(
+            r.source, net_r.path, "expected subnets and security_groups, or from_service"
+        )
+    timeouts = r.section("timeouts", required=False)
+    rollout_timeout = timeouts.number("rollout", 900.0) if timeouts else 900.0
+    task_timeout = timeouts.number("task", 1800.0) if timeouts else 1800.0
+    if timeouts:
+        timeouts.done()
+    settings = EcsSettings(
+        cluster=r.text("cluster"),
+        services=services,
+        one_off_family=family,
+        one_off_container=container,
+        network=network,
+        rollout_timeout=rollout_timeout,
+        task_timeout=task_timeout,
+    )
+    r.done()
+    return settings
+
+
+def parse_environment(name: str, data: object, source: str) -> Environment:
+    """Validate one environment's mapping into an `Environment`."""
+    r = _Reader(source, data, name)
+    images = r.need("images")
+    registry = images.text("registry")
+    repos_r = images.need("repositories")
+    repositories = {key: repos_r.text(key) for key in repos_r.data}
+    if not repositories:
+        raise ConfigError(source, repos_r.path, "expected at least one repository")
+    images.done()
+    health = r.need("health")
+    env = Environment(
+        name=name,
+        source=source,
+        account=r.text("account", pattern=ACCOUNT, hint="a 12-digit AWS account id"),
+        region=r.text("region", pattern=REGION, hint="an AWS region such as eu-west-1"),
+        profile=r.opt_text("profile"),
+        sandbox=r.flag("sandbox", False),
+        branch_rule=r.choice("branch_rule", BRANCH_RULES),
+        approval_required=r.flag("approval_required"),
+        default_image_tag=r.opt_text("default_image_tag"),
+        ecs=_ecs(r.need("ecs"), repositories),
+        registry=registry,
+        repositories=repositories,
+        rds_instance=r.need("rds").text("instance"),
+        kms_key=r.need("kms").text("key"),
+        state_bucket=r.text("state_bucket"),
+        health_base_url=health.text("base_url"),
+        sample_tenant=health.text("sample_tenant"),
+    )
+    health.done()
+    r.done()
+    return env
+
+
+def environments_file(path: str | os.PathLike[str] | None = None) -> Path:
+    """The environments file: the argument, $ADINSIGHTS_ENVIRONMENTS, or ./environments.yaml."""
+    chosen = path or os.environ.get("ADINSIGHTS_ENVIRONMENTS") or DEFAULT_FILE
+    return Path(chosen)
+
+
+def read_file(path: str | os.PathLike[str] | None = None) -> tuple[str, Mapping[str, Any]]:
+    """Read and parse the environments file; returns (its name for messages, the top mapping)."""
+    import yaml
+
+    file = environments_file(path)
+    source = str(file)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(source, "", "file not found") from None
+    except OSError as exc:
+        raise ConfigError(source, "", f"cannot be read ({exc.strerror})") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "somewhere"
+        raise ConfigError(source, "", f"is not valid YAML ({where})") from exc
+    if not isinstance(data, Mapping):
+        raise ConfigError(source, "", "expected a mapping of environment names")
+    return source, data
+
+
+def environment_names(path: str | os.PathLike[str] | None = None) -> list[str]:
+    _, data = read_file(path)
+    return [str(name) for name in data]
+
+
+def load(name: str, path: str | os.PathLike[str] | None = None) -> Environment:
+    """Load and validate the environment called `name`."""
+    source, data = read_file(path)
+    if name not in data:
+        known = ", ".join(str(n) for n in data)
+        raise ConfigError(source, name, f"unknown environment (known: {known})")
+    return parse_environment(name, data[name], source)

@@ -1,0 +1,41 @@
+"""Open an environment for a command: load its config, then point AWS clients at it.
+
+This and `adinsights_ops.sandbox` are the only places that know an environment can be the sandbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from adinsights_ops import config
+from adinsights_ops.aws import Aws, EventHook
+from adinsights_ops.errors import UsageError
+from adinsights_ops.opsenv import OpsEnv
+
+
+@contextmanager
+def open_environment(
+    name: str | config.Environment,
+    *,
+    path: str | None = None,
+    scenario: str | None = None,
+    hooks: tuple[EventHook, ...] = (),
+) -> Iterator[OpsEnv]:
+    """Yield an OpsEnv for `name`; for the sandbox, a running sandbox for as long as the block runs."""
+    env = name if isinstance(name, config.Environment) else config.load(name, path)
+    if not env.sandbox:
+        if scenario not in (None, "none"):
+            raise UsageError(f"--scenario is for the sandbox only, not {env.name}")
+        yield OpsEnv(env, Aws(region=env.region, profile=env.profile, hooks=hooks),
+                     health_base_url=env.health_base_url)
+        return
+    from adinsights_ops import sandbox
+
+    handle = sandbox.connect(env, scenario=scenario)
+    try:
+        aws = Aws(region=env.region, endpoint_url=handle.endpoint, credentials=sandbox.CREDENTIALS,
+                  hooks=hooks)
+        yield OpsEnv(env, aws, health_base_url=handle.app_url)
+    finally:
+        handle.close()

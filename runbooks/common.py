@@ -1,0 +1,139 @@
+"""What every task shares: error mapping, confirmation, JSON output, live progress."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import time
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any, TypeVar
+
+from invoke.exceptions import Exit
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+ENV_HELP = "environment: sandbox, staging or production (see environments.yaml)"
+JSON_HELP = "print the result as JSON on stdout"
+SCENARIO_HELP = "sandbox only: failure scenario to rehearse (failing-rollout, failing-migration)"
+
+
+def ops_task(body: F) -> F:
+    """Turn library errors into one clear line and the documented exit code; no tracebacks."""
+
+    @functools.wraps(body)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from adinsights_ops.errors import EXIT_FAILED, EXIT_USAGE, NeedsHuman, OpsError
+
+        try:
+            return body(*args, **kwargs)
+        except OpsError as exc:
+            details = getattr(exc, "details", [])
+            message = "\n".join([f"error: {exc}", *(f"  {d}" for d in details)])
+            if isinstance(exc, NeedsHuman):
+                message += "\n  needs a human: check the services above before running anything else"
+            raise Exit(message, exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise Exit("interrupted", EXIT_FAILED) from None
+        except Exception as exc:
+            botocore = sys.modules.get("botocore.exceptions")
+            if botocore is not None and isinstance(exc, botocore.NoCredentialsError | botocore.ProfileNotFound):
+                raise Exit(f"error: no usable AWS credentials: {exc}", EXIT_USAGE) from None
+            if botocore is not None and isinstance(exc, botocore.ClientError):
+                raise Exit(f"error: AWS refused a call: {exc}", EXIT_FAILED) from None
+            raise
+
+    return wrapper  # type: ignore[return-value]
+
+
+def confirm(environment: str, yes: bool, action: str) -> bool:
+    """Production-style approval: `--yes`, or the environment's name typed at the prompt."""
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        from adinsights_ops.errors import UsageError
+
+        raise UsageError(f"{action} on {environment} needs approval: pass --yes (not interactive)")
+    answer = input(f"{action} on {environment}. Type the environment name to go on: ")
+    return answer.strip() == environment
+
+
+def _default(value: Any) -> Any:
+    import attrs
+
+    if attrs.has(type(value)):
+        return attrs.asdict(value, recurse=True)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    return str(value)
+
+
+def to_json(value: Any) -> str:
+    import attrs
+
+    if attrs.has(type(value)):
+        value = attrs.asdict(value, recurse=True, value_serializer=lambda _i, _a, v: _plain(v))
+    return json.dumps(value, indent=2, default=_default, sort_keys=True)
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime | date) else value
+
+
+def say(message: str = "") -> None:
+    """Progress and human-facing lines go to stderr; results go to stdout."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def short(arn: str) -> str:
+    return arn.rsplit("/", 1)[-1]
+
+
+class ProgressPrinter:
+    """Renders rollout events: a live status line on a terminal, plain change lines otherwise."""
+
+    def __init__(self, stream: Any = None, live: bool | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.live = self.stream.isatty() if live is None else live
+        self.last: dict[str, tuple[Any, ...]] = {}
+        self.status: dict[str, str] = {}
+        self.started = time.monotonic()
+        self._line_open = False
+
+    def _write(self, text: str) -> None:
+        if self._line_open:
+            self.stream.write("\r\033[K")
+            self._line_open = False
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def __call__(self, event: Any) -> None:
+        from adinsights_ops.ecs_views import Phase, Progress, ServiceEvent
+
+        if isinstance(event, Phase):
+            self._write(f"-- {event.name}" + (f": {event.detail}" if event.detail else ""))
+        elif isinstance(event, ServiceEvent):
+            self._write(f"   {event.created_at:%H:%M:%S} {event.message}")
+        elif isinstance(event, Progress):
+            mark = "ok" if event.done else "..."
+            text = (f"{event.service} {event.running}/{event.desired} "
+                    f"{event.rollout_state or '-'} {short(event.task_definition)} {mark}")
+            if self.live:
+                self.status[event.service] = text
+                line = " | ".join(self.status.values()) + f"  [{event.elapsed:.0f}s]"
+                self.stream.write("\r\033[K" + line[: 200])
+                self.stream.flush()
+                self._line_open = True
+                return
+            key = (event.running, event.desired, event.rollout_state, event.done, event.task_definition)
+            if self.last.get(event.service) != key:
+                self.last[event.service] = key
+                self._write(f"   [{event.elapsed:5.1f}s] {text}")
+
+    def close(self) -> None:
+        if self._line_open:
+            self.stream.write("\n")
+            self._line_open = False

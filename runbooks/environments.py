@@ -1,0 +1,51 @@
+"""Runbook section 1: environments (`inv env.list`, `inv env.show --env E`)."""
+
+from __future__ import annotations
+
+from invoke import Collection, Context, task
+
+from runbooks.common import ENV_HELP, JSON_HELP, ops_task, to_json
+
+
+@task
+@ops_task
+def list_(c: Context) -> None:
+    """List the environments in environments.yaml and whether each is ready to use."""
+    from adinsights_ops import config
+    from adinsights_ops.errors import ConfigError
+
+    source, data = config.read_file()
+    for name in data:
+        try:
+            env = config.parse_environment(str(name), data[name], source)
+            kind = "sandbox (embedded)" if env.sandbox else f"account {env.account} {env.region}"
+            print(f"{name:<12} ready     {kind}, branch rule {env.branch_rule}")
+        except ConfigError as exc:
+            print(f"{name:<12} not ready {exc.key}: {exc.expected}")
+
+
+@task(help={"env": ENV_HELP, "json": JSON_HELP})
+@ops_task
+def show(c: Context, env: str, json: bool = False) -> None:
+    """Show one environment as the tool sees it, after validation."""
+    from adinsights_ops import config
+
+    environment = config.load(env)
+    if json:
+        print(to_json(environment))
+        return
+    e = environment
+    print(f"{e.name}  ({e.source})")
+    print(f"  account {e.account}  region {e.region}  profile {e.profile or '-'}")
+    print(f"  branch rule {e.branch_rule}  approval {'required' if e.approval_required else 'no'}")
+    print(f"  cluster {e.ecs.cluster}")
+    for role, ref in e.ecs.services.items():
+        print(f"    {role:<9} {ref.name:<18} image {e.repositories[ref.image]}")
+    print(f"  one-off tasks: family {e.ecs.one_off_family}, container {e.ecs.one_off_container}")
+    print(f"  rds {e.rds_instance}  kms {e.kms_key}  state bucket {e.state_bucket}")
+    print(f"  health {e.health_base_url}  sample tenant {e.sample_tenant}")
+
+
+ns = Collection("env")
+ns.add_task(list_, name="list")
+ns.add_task(show)

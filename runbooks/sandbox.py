@@ -1,0 +1,62 @@
+"""The embedded sandbox: `inv sandbox.up` keeps one running for several commands."""
+
+from __future__ import annotations
+
+from invoke import Collection, Context, task
+
+from runbooks.common import ops_task, say
+
+
+@task(help={"env": "the sandbox environment (default: sandbox)", "port": "port on 127.0.0.1 (0: any free)",
+            "scenario": "failure scenario to start with (none, failing-rollout, failing-migration)"})
+@ops_task
+def up(c: Context, env: str = "sandbox", port: int = 0, scenario: str = "none") -> None:
+    """Run a sandbox in the foreground; other `--env sandbox` commands use it until Ctrl-C."""
+    import json
+    import signal
+    import threading
+
+    from adinsights_ops import config, sandbox
+    from adinsights_ops.errors import UsageError
+
+    environment = config.load(env)
+    if not environment.sandbox:
+        raise UsageError(f"{env} is not a sandbox environment")
+    if sandbox.running(env):
+        raise UsageError(f"a sandbox for {env} already runs ({sandbox.running(env)})")
+    server = sandbox.start(environment, scenario=scenario, port=port)
+    state = sandbox.state_file(env)
+    state.parent.mkdir(parents=True, exist_ok=True)
+    state.write_text(json.dumps(server.describe()))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print(f"sandbox {env} ready at {server.endpoint} (scenario {scenario})", flush=True)
+    say("other `--env sandbox` commands now use it; Ctrl-C stops it")
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        state.unlink(missing_ok=True)
+        server.stop()
+        say("sandbox stopped")
+
+
+@task(help={"env": "the sandbox environment (default: sandbox)"})
+@ops_task
+def status(c: Context, env: str = "sandbox") -> None:
+    """Say whether a shared sandbox runs, and where."""
+    from adinsights_ops import sandbox
+
+    endpoint = sandbox.running(env)
+    if endpoint is None:
+        print(f"no shared sandbox runs for {env}: commands start their own (or run `inv sandbox.up`)")
+        return
+    info = sandbox.control(endpoint)
+    print(f"sandbox {env} at {endpoint}, scenario {info.get('scenario')}, since {info.get('started')}")
+
+
+ns = Collection("sandbox")
+ns.add_task(up)
+ns.add_task(status)
