@@ -19,13 +19,30 @@ from typing import TYPE_CHECKING
 __version__ = "0.1.0"
 
 _MODULES = (
-    "aws", "config", "ecs", "errors", "journal", "pipeline", "release", "waiting",
+    "aws",
+    "config",
+    "ecs",
+    "errors",
+    "journal",
+    "pipeline",
+    "release",
+    "waiting",
 )
 
 if TYPE_CHECKING:
     from adinsights_ops import aws, config, ecs, errors, journal, pipeline, release, waiting
 
-__all__ = ["__version__", *_MODULES]
+__all__ = [
+    "__version__",
+    "aws",
+    "config",
+    "ecs",
+    "errors",
+    "journal",
+    "pipeline",
+    "release",
+    "waiting",
+]
 
 
 def __getattr__(name: str) -> ModuleType:

@@ -113,7 +113,9 @@ class _Reader:
             return None
         value = self.data[name]
         if isinstance(value, str) and PLACEHOLDER.search(value):
-            raise ConfigError(self.source, self.key(name), f"still the placeholder {value}: fill it in")
+            raise ConfigError(
+                self.source, self.key(name), f"still the placeholder {value}: fill it in"
+            )
         return value
 
     def text(self, name: str, *, pattern: re.Pattern[str] | None = None, hint: str = "") -> str:
@@ -138,7 +140,9 @@ class _Reader:
             assert default is not None
             return default
         if not isinstance(value, bool):
-            raise ConfigError(self.source, self.key(name), f"expected true or false, got {_kind(value)}")
+            raise ConfigError(
+                self.source, self.key(name), f"expected true or false, got {_kind(value)}"
+            )
         return value
 
     def number(self, name: str, default: float) -> float:
@@ -167,7 +171,9 @@ class _Reader:
             raise ConfigError(self.source, self.key(name), "expected a list of strings")
         for v in value:
             if PLACEHOLDER.search(v):
-                raise ConfigError(self.source, self.key(name), f"still the placeholder {v}: fill it in")
+                raise ConfigError(
+                    self.source, self.key(name), f"still the placeholder {v}: fill it in"
+                )
         return tuple(value)
 
     def section(self, name: str, *, required: bool = True) -> _Reader | None:
@@ -227,7 +233,9 @@ def _ecs(r: _Reader, repositories: Mapping[str, str]) -> EcsSettings:
     )
     net_r.done()
     if from_service is not None and from_service not in ROLES:
-        raise ConfigError(r.source, net_r.key("from_service"), f"expected one of {', '.join(ROLES)}")
+        raise ConfigError(
+            r.source, net_r.key("from_service"), f"expected one of {', '.join(ROLES)}"
+        )
     if from_service is None and not (network.subnets and network.security_groups):
         raise ConfigError(
             r.source, net_r.path, "expected subnets and security_groups, or from_service"

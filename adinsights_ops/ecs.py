@@ -118,7 +118,9 @@ class RolloutFailed(OpsError):
 
     def __init__(self, rollout: Rollout, failures: Mapping[str, str]) -> None:
         lines = "; ".join(f"{svc}: {why}" for svc, why in failures.items())
-        super().__init__(f"rollout failed ({lines}); services rolled back to their previous revisions")
+        super().__init__(
+            f"rollout failed ({lines}); services rolled back to their previous revisions"
+        )
         self.rollout = rollout
         self.failures = dict(failures)
 
@@ -126,7 +128,9 @@ class RolloutFailed(OpsError):
 class RollbackFailed(NeedsHuman):
     """The rollout failed AND putting the services back failed: the state needs a person."""
 
-    def __init__(self, rollout: Rollout, failures: Mapping[str, str], rollback_errors: Mapping[str, str]) -> None:
+    def __init__(
+        self, rollout: Rollout, failures: Mapping[str, str], rollback_errors: Mapping[str, str]
+    ) -> None:
         super().__init__(
             "rollout failed and the rollback did not settle: "
             + "; ".join(f"{svc}: {why}" for svc, why in rollback_errors.items()),
@@ -264,10 +268,19 @@ def wait_settled(
 
 
 def _update(
-    ecs: ECSClient, *, cluster: str, service: str, task_definition: str, singleton: bool,
+    ecs: ECSClient,
+    *,
+    cluster: str,
+    service: str,
+    task_definition: str,
+    singleton: bool,
     current: ServiceState,
 ) -> None:
-    kwargs: dict[str, Any] = {"cluster": cluster, "service": service, "taskDefinition": task_definition}
+    kwargs: dict[str, Any] = {
+        "cluster": cluster,
+        "service": service,
+        "taskDefinition": task_definition,
+    }
     config = dict(current.deployment_configuration)
     if singleton and any(config.get(k) != v for k, v in SINGLETON_DEPLOYMENT.items()):
         # Two celery-beat copies would schedule every job twice: stop the old before starting the new.
@@ -311,28 +324,63 @@ def deploy_revisions(
             on_event(event)
 
     before = describe(ecs, cluster=cluster, services=list(targets))
-    prior = dict(previous) if previous is not None else {n: s.task_definition for n, s in before.items()}
+    prior = (
+        dict(previous)
+        if previous is not None
+        else {n: s.task_definition for n, s in before.items()}
+    )
     diff = changes or {}
     to_change = [n for n, arn in targets.items() if before[n].task_definition != arn]
     record(Phase("updating", ", ".join(to_change) or "nothing to change"))
     for name in to_change:
-        _update(ecs, cluster=cluster, service=name, task_definition=targets[name],
-                singleton=name in singletons, current=before[name])
+        _update(
+            ecs,
+            cluster=cluster,
+            service=name,
+            task_definition=targets[name],
+            singleton=name in singletons,
+            current=before[name],
+        )
     record(Phase("waiting", f"{len(targets)} services"))
     try:
-        wait_settled(ecs, cluster=cluster, targets=targets, timeout=timeout, on_event=record,
-                     clock=clock, backoff=backoff, since=since, what="the rollout to settle")
+        wait_settled(
+            ecs,
+            cluster=cluster,
+            targets=targets,
+            timeout=timeout,
+            on_event=record,
+            clock=clock,
+            backoff=backoff,
+            since=since,
+            what="the rollout to settle",
+        )
     except (WaitFailed, WaitTimedOut) as exc:
         failures = _failures_from(exc, targets)
         return _roll_back(
-            ecs, cluster=cluster, targets=targets, prior=prior, changed=to_change, failures=failures,
-            diff=diff, singletons=singletons, timeout=rollback_timeout or timeout, record=record,
-            clock=clock, backoff=backoff, started=started, events=events, cause=exc,
+            ecs,
+            cluster=cluster,
+            targets=targets,
+            prior=prior,
+            changed=to_change,
+            failures=failures,
+            diff=diff,
+            singletons=singletons,
+            timeout=rollback_timeout or timeout,
+            record=record,
+            clock=clock,
+            backoff=backoff,
+            started=started,
+            events=events,
+            cause=exc,
         )
     outcomes = tuple(
         ServiceOutcome(
-            service=name, previous=prior[name], target=arn, now=arn,
-            state="deployed" if name in to_change else "unchanged", changes=tuple(diff.get(name, ())),
+            service=name,
+            previous=prior[name],
+            target=arn,
+            now=arn,
+            state="deployed" if name in to_change else "unchanged",
+            changes=tuple(diff.get(name, ())),
         )
         for name, arn in targets.items()
     )
@@ -349,10 +397,22 @@ def _failures_from(exc: WaitFailed | WaitTimedOut, targets: Mapping[str, str]) -
 
 
 def _roll_back(
-    ecs: ECSClient, *, cluster: str, targets: Mapping[str, str], prior: Mapping[str, str],
-    changed: Sequence[str], failures: Mapping[str, str], diff: Mapping[str, Sequence[Change]],
-    singletons: Collection[str], timeout: float, record: OnEvent, clock: Clock, backoff: Backoff,
-    started: float, events: list[ServiceEvent], cause: Exception,
+    ecs: ECSClient,
+    *,
+    cluster: str,
+    targets: Mapping[str, str],
+    prior: Mapping[str, str],
+    changed: Sequence[str],
+    failures: Mapping[str, str],
+    diff: Mapping[str, Sequence[Change]],
+    singletons: Collection[str],
+    timeout: float,
+    record: OnEvent,
+    clock: Clock,
+    backoff: Backoff,
+    started: float,
+    events: list[ServiceEvent],
+    cause: Exception,
 ) -> Rollout:
     record(Phase("rolling back", ", ".join(changed)))
     back = {name: prior[name] for name in changed}
@@ -360,11 +420,25 @@ def _roll_back(
     if back:
         current = describe(ecs, cluster=cluster, services=list(back))
         for name, arn in back.items():
-            _update(ecs, cluster=cluster, service=name, task_definition=arn,
-                    singleton=name in singletons, current=current[name])
+            _update(
+                ecs,
+                cluster=cluster,
+                service=name,
+                task_definition=arn,
+                singleton=name in singletons,
+                current=current[name],
+            )
         try:
-            wait_settled(ecs, cluster=cluster, targets=back, timeout=timeout, on_event=record,
-                         clock=clock, backoff=backoff, what="the rollback to settle")
+            wait_settled(
+                ecs,
+                cluster=cluster,
+                targets=back,
+                timeout=timeout,
+                on_event=record,
+                clock=clock,
+                backoff=backoff,
+                what="the rollback to settle",
+            )
         except (WaitFailed, WaitTimedOut) as exc:
             rollback_errors = _failures_from(exc, back)
     now = describe(ecs, cluster=cluster, services=list(targets))
@@ -378,10 +452,18 @@ def _roll_back(
             state, reason = "rolled-back", failures.get(name, "rolled back with the others")
         else:
             state, reason = ("failed", failures[name]) if name in failures else ("unchanged", "")
-        outcomes.append(ServiceOutcome(name, prior[name], arn, running, state, reason,
-                                       tuple(diff.get(name, ()))))
-    result = Rollout(tuple(outcomes), tuple(events), clock.monotonic() - started,
-                     succeeded=False, rolled_back=not rollback_errors)
+        outcomes.append(
+            ServiceOutcome(
+                name, prior[name], arn, running, state, reason, tuple(diff.get(name, ()))
+            )
+        )
+    result = Rollout(
+        tuple(outcomes),
+        tuple(events),
+        clock.monotonic() - started,
+        succeeded=False,
+        rolled_back=not rollback_errors,
+    )
     if rollback_errors:
         raise RollbackFailed(result, failures, rollback_errors) from cause
     raise RolloutFailed(result, failures) from cause
@@ -409,10 +491,16 @@ def rollout(
     plans = plan_rollout(ecs, cluster=cluster, services=services, image_tag=image_tag)
     targets = register_revisions(ecs, plans)
     return deploy_revisions(
-        ecs, cluster=cluster, targets=targets,
+        ecs,
+        cluster=cluster,
+        targets=targets,
         previous={p.service: p.current for p in plans},
         changes={p.service: p.changes for p in plans},
-        singletons=singletons, timeout=timeout, on_event=on_event, clock=clock, backoff=backoff,
+        singletons=singletons,
+        timeout=timeout,
+        on_event=on_event,
+        clock=clock,
+        backoff=backoff,
     )
 
 
@@ -430,8 +518,14 @@ def rollback_to(
     """Put services back on the given revisions and wait; a failure here needs a human (exit 4)."""
     try:
         return deploy_revisions(
-            ecs, cluster=cluster, targets=targets, singletons=singletons, timeout=timeout,
-            on_event=on_event, clock=clock, backoff=backoff,
+            ecs,
+            cluster=cluster,
+            targets=targets,
+            singletons=singletons,
+            timeout=timeout,
+            on_event=on_event,
+            clock=clock,
+            backoff=backoff,
         )
     except RolloutFailed as exc:
         raise NeedsHuman(
@@ -465,11 +559,24 @@ def scale(
     def report(observed: Poll[ServiceState]) -> None:
         if on_event is not None:
             s = observed.state
-            on_event(Progress(service, s.task_definition, s.running, desired, s.rollout_state,
-                              observed.elapsed, s.running == desired and s.pending == 0))
+            on_event(
+                Progress(
+                    service,
+                    s.task_definition,
+                    s.running,
+                    desired,
+                    s.rollout_state,
+                    observed.elapsed,
+                    s.running == desired and s.pending == 0,
+                )
+            )
 
     return wait_until(
-        poll, what=f"{service} to run {desired} tasks",
+        poll,
+        what=f"{service} to run {desired} tasks",
         success=lambda s: s.running == desired and s.pending == 0 and s.desired == desired,
-        timeout=timeout, backoff=backoff, clock=clock, on_poll=report,
+        timeout=timeout,
+        backoff=backoff,
+        clock=clock,
+        on_poll=report,
     )

@@ -18,9 +18,22 @@ if TYPE_CHECKING:
 # What register_task_definition accepts back from describe_task_definition; everything else
 # (arn, revision, status, registeredAt, compatibilities, ...) is output only.
 REGISTER_KEYS = (
-    "family", "taskRoleArn", "executionRoleArn", "networkMode", "containerDefinitions", "volumes",
-    "placementConstraints", "requiresCompatibilities", "cpu", "memory", "pidMode", "ipcMode",
-    "proxyConfiguration", "inferenceAccelerators", "ephemeralStorage", "runtimePlatform",
+    "family",
+    "taskRoleArn",
+    "executionRoleArn",
+    "networkMode",
+    "containerDefinitions",
+    "volumes",
+    "placementConstraints",
+    "requiresCompatibilities",
+    "cpu",
+    "memory",
+    "pidMode",
+    "ipcMode",
+    "proxyConfiguration",
+    "inferenceAccelerators",
+    "ephemeralStorage",
+    "runtimePlatform",
     "enableFaultInjection",
 )
 
@@ -112,7 +125,9 @@ def plan_revision(
         matched = True
         new_image = retag(image, image_tag)
         if new_image != image:
-            changes.append(Change(f"containerDefinitions[{container['name']}].image", image, new_image))
+            changes.append(
+                Change(f"containerDefinitions[{container['name']}].image", image, new_image)
+            )
             container["image"] = new_image
     if not matched:
         raise NoMatchingContainer(service, current["taskDefinitionArn"], repository)
@@ -148,7 +163,9 @@ def in_use_task_definitions(ecs: ECSClient, *, cluster: str, services: Sequence[
     """Every revision a service deployment or a running task of the cluster uses."""
     used: set[str] = set()
     for start in range(0, len(services), 10):
-        response = ecs.describe_services(cluster=cluster, services=list(services[start : start + 10]))
+        response = ecs.describe_services(
+            cluster=cluster, services=list(services[start : start + 10])
+        )
         for svc in response["services"]:
             used.add(svc["taskDefinition"])
             used.update(d["taskDefinition"] for d in svc.get("deployments", []))
@@ -186,7 +203,9 @@ def prune_task_definitions(
         arns: list[str] = []
         paginator = ecs.get_paginator("list_task_definitions")
         for page in paginator.paginate(familyPrefix=family, status="ACTIVE", sort="DESC"):
-            arns.extend(a for a in page["taskDefinitionArns"] if short_arn(a).rsplit(":", 1)[0] == family)
+            arns.extend(
+                a for a in page["taskDefinitionArns"] if short_arn(a).rsplit(":", 1)[0] == family
+            )
         arns.sort(key=lambda a: int(a.rsplit(":", 1)[1]), reverse=True)
         for index, arn in enumerate(arns):
             if index < keep:

@@ -86,7 +86,9 @@ def _container_settings(
         found = [c for c in containers if c["name"] == container]
         if not found:
             names = ", ".join(c["name"] for c in containers)
-            raise OpsError(f"{td['taskDefinitionArn']} has no container {container!r} (has: {names})")
+            raise OpsError(
+                f"{td['taskDefinitionArn']} has no container {container!r} (has: {names})"
+            )
         chosen = found[0]
     log_config: Mapping[str, Any] = chosen.get("logConfiguration") or {}
     options = log_config.get("options", {}) if log_config.get("logDriver") == "awslogs" else {}
@@ -141,7 +143,9 @@ def run_task(
     )
     if response.get("failures") or not response.get("tasks"):
         reasons = ", ".join(f.get("reason", "?") for f in response.get("failures", []))
-        raise OpsError(f"ECS could not start `{' '.join(command)}`: {reasons or 'no task returned'}")
+        raise OpsError(
+            f"ECS could not start `{' '.join(command)}`: {reasons or 'no task returned'}"
+        )
     task_arn = response["tasks"][0]["taskArn"]
     if on_event is not None:
         on_event(Phase("task started", f"{task_arn.rsplit('/', 1)[-1]}: {' '.join(command)}"))
@@ -153,27 +157,43 @@ def run_task(
     def report(observed: Poll[Mapping[str, Any]]) -> None:
         if on_event is not None:
             t = observed.state
-            on_event(Progress(name, arn, 1 if t.get("lastStatus") == "RUNNING" else 0, 1,
-                              str(t.get("lastStatus", "")), observed.elapsed,
-                              t.get("lastStatus") == "STOPPED"))
+            on_event(
+                Progress(
+                    name,
+                    arn,
+                    1 if t.get("lastStatus") == "RUNNING" else 0,
+                    1,
+                    str(t.get("lastStatus", "")),
+                    observed.elapsed,
+                    t.get("lastStatus") == "STOPPED",
+                )
+            )
 
     try:
         task = wait_until(
-            poll, what=f"task {task_arn.rsplit('/', 1)[-1]} to stop",
+            poll,
+            what=f"task {task_arn.rsplit('/', 1)[-1]} to stop",
             success=lambda t: t.get("lastStatus") == "STOPPED",
-            timeout=timeout, backoff=backoff, clock=clock, on_poll=report,
+            timeout=timeout,
+            backoff=backoff,
+            clock=clock,
+            on_poll=report,
         )
     except WaitTimedOut as exc:
         raise WaitTimedOut(
             f"`{' '.join(command)}` (task {task_arn}, still running)", timeout, exc.last_state
         ) from exc
-    exit_code = next((c.get("exitCode") for c in task.get("containers", []) if c.get("name") == name), None)
+    exit_code = next(
+        (c.get("exitCode") for c in task.get("containers", []) if c.get("name") == name), None
+    )
     stream = None
     tail: tuple[str, ...] = ()
     if log_options.get("awslogs-group") and log_options.get("awslogs-stream-prefix"):
         stream = f"{log_options['awslogs-stream-prefix']}/{name}/{task_arn.rsplit('/', 1)[-1]}"
         if logs is not None:
-            tail = log_tail(logs, group=log_options["awslogs-group"], stream=stream, lines=tail_lines)
+            tail = log_tail(
+                logs, group=log_options["awslogs-group"], stream=stream, lines=tail_lines
+            )
     result = TaskResult(
         task_arn=task_arn,
         task_definition=arn,

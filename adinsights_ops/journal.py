@@ -98,15 +98,21 @@ class Journal:
 
     def start(self, kind: str, *, image_tag: str | None = None) -> RunRecord:
         record = RunRecord(
-            run_id=new_run_id(), environment=self.environment, kind=kind, who=who(),
-            started=utcnow(), image_tag=image_tag,
+            run_id=new_run_id(),
+            environment=self.environment,
+            kind=kind,
+            who=who(),
+            started=utcnow(),
+            image_tag=image_tag,
         )
         self.save(record)
         return record
 
     def save(self, record: RunRecord) -> None:
         self.s3.put_object(
-            Bucket=self.bucket, Key=self.key(record.run_id), Body=record.to_json().encode(),
+            Bucket=self.bucket,
+            Key=self.key(record.run_id),
+            Body=record.to_json().encode(),
             ContentType="application/json",
         )
 
@@ -154,7 +160,9 @@ class Journal:
             yield step
         except BaseException as exc:
             step.outcome = "failed"
-            step.outputs.setdefault("error", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            step.outputs.setdefault(
+                "error", str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            )
             raise
         else:
             if step.outcome == "running":
@@ -165,14 +173,17 @@ class Journal:
             self.save(record)
 
 
-def deployed_before(journal: Journal, run_id: str | None = None) -> tuple[RunRecord, Mapping[str, str]]:
+def deployed_before(
+    journal: Journal, run_id: str | None = None
+) -> tuple[RunRecord, Mapping[str, str]]:
     """The revisions that were deployed before a run (the given one, else the newest deploy that changed
     something): what `inv rollback` returns to."""
     if run_id is not None:
         record = journal.load(run_id)
     else:
         candidates = [
-            r for r in journal.runs(kind="deploy", limit=50)
+            r
+            for r in journal.runs(kind="deploy", limit=50)
             if r.previous_revisions and r.outcome in ("succeeded", "running", "needs-human")
         ]
         if not candidates:

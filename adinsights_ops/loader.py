@@ -27,15 +27,22 @@ def open_environment(
     if not env.sandbox:
         if scenario not in (None, "none"):
             raise UsageError(f"--scenario is for the sandbox only, not {env.name}")
-        yield OpsEnv(env, Aws(region=env.region, profile=env.profile, hooks=hooks),
-                     health_base_url=env.health_base_url)
+        yield OpsEnv(
+            env,
+            Aws(region=env.region, profile=env.profile, hooks=hooks),
+            health_base_url=env.health_base_url,
+        )
         return
     from adinsights_ops import sandbox
 
     handle = sandbox.connect(env, scenario=scenario)
     try:
-        aws = Aws(region=env.region, endpoint_url=handle.endpoint, credentials=sandbox.CREDENTIALS,
-                  hooks=hooks)
+        aws = Aws(
+            region=env.region,
+            endpoint_url=handle.endpoint,
+            credentials=sandbox.CREDENTIALS,
+            hooks=hooks,
+        )
         yield OpsEnv(env, aws, health_base_url=handle.app_url)
     finally:
         handle.close()

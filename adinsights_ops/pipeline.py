@@ -92,7 +92,9 @@ def check_account(ops: OpsEnv) -> None:
 def plan(ops: OpsEnv, tag: ImageTag) -> DeployPlan:
     """Everything a deploy would change, read-only."""
     revisions = ecs.plan_rollout(
-        ops.aws.ecs(), cluster=ops.env.ecs.cluster, services=ops.env.service_images(),
+        ops.aws.ecs(),
+        cluster=ops.env.ecs.cluster,
+        services=ops.env.service_images(),
         image_tag=tag.ecr_tag,
     )
     return DeployPlan(ops.name, tag, tuple(revisions))
@@ -130,17 +132,24 @@ def deploy(
         with begin("preflight") as step:
             step.outputs.update(image_tag=tag.ecr_tag, account=ops.env.account)
         with begin("register") as step:
-            plans = ecs.plan_rollout(client, cluster=cluster, services=ops.env.service_images(),
-                                     image_tag=tag.ecr_tag)
+            plans = ecs.plan_rollout(
+                client, cluster=cluster, services=ops.env.service_images(), image_tag=tag.ecr_tag
+            )
             record.previous_revisions = {p.service: p.current for p in plans}
             targets = ecs.register_revisions(client, plans)
             record.deployed_revisions = dict(targets)
             step.outputs["revisions"] = {s: ecs.short_arn(a) for s, a in targets.items()}
         with begin("rollout") as step:
             rollout = ecs.deploy_revisions(
-                client, cluster=cluster, targets=targets, previous=record.previous_revisions,
-                changes={p.service: p.changes for p in plans}, singletons=ops.env.ecs.singletons,
-                timeout=ops.env.ecs.rollout_timeout, on_event=on_event, clock=ops.clock,
+                client,
+                cluster=cluster,
+                targets=targets,
+                previous=record.previous_revisions,
+                changes={p.service: p.changes for p in plans},
+                singletons=ops.env.ecs.singletons,
+                timeout=ops.env.ecs.rollout_timeout,
+                on_event=on_event,
+                clock=ops.clock,
             )
             step.outputs["services"] = _outcomes(rollout)
     except ecs.RollbackFailed as exc:
@@ -157,24 +166,32 @@ def deploy(
 
 def _outcomes(rollout: ecs.Rollout) -> dict[str, Mapping[str, str]]:
     return {
-        o.service: {"state": o.state, "now": ecs.short_arn(o.now), "previous": ecs.short_arn(o.previous)}
+        o.service: {
+            "state": o.state,
+            "now": ecs.short_arn(o.now),
+            "previous": ecs.short_arn(o.previous),
+        }
         for o in rollout.outcomes
     }
 
 
-def _failed(journal: Any, record: RunRecord, outcome: str, exc: OpsError,
-            rollout: ecs.Rollout | None) -> DeployReport:
+def _failed(
+    journal: Any, record: RunRecord, outcome: str, exc: OpsError, rollout: ecs.Rollout | None
+) -> DeployReport:
     record.notes.append(str(exc))
     journal.finish(record, outcome)
     return _report(record, outcome, rollout, error=str(exc))
 
 
-def _report(record: RunRecord, outcome: str, rollout: ecs.Rollout | None, error: str = "") -> DeployReport:
+def _report(
+    record: RunRecord, outcome: str, rollout: ecs.Rollout | None, error: str = ""
+) -> DeployReport:
     steps = tuple(
         StepSummary(s.name, s.outcome, s.elapsed, s.outputs.get("error", "")) for s in record.steps
     )
-    return DeployReport(record.run_id, record.environment, record.image_tag or "", outcome, steps,
-                        rollout, error)
+    return DeployReport(
+        record.run_id, record.environment, record.image_tag or "", outcome, steps, rollout, error
+    )
 
 
 def rollback(
@@ -195,9 +212,13 @@ def rollback(
     try:
         with journal.step(record, "rollback") as step:
             result = ecs.rollback_to(
-                ops.aws.ecs(), cluster=ops.env.ecs.cluster, targets=targets,
-                singletons=ops.env.ecs.singletons, timeout=ops.env.ecs.rollout_timeout,
-                on_event=on_event, clock=ops.clock,
+                ops.aws.ecs(),
+                cluster=ops.env.ecs.cluster,
+                targets=targets,
+                singletons=ops.env.ecs.singletons,
+                timeout=ops.env.ecs.rollout_timeout,
+                on_event=on_event,
+                clock=ops.clock,
             )
             step.outputs["services"] = _outcomes(result)
     except NeedsHuman:

@@ -32,13 +32,17 @@ def ops_task(body: F) -> F:
             details = getattr(exc, "details", [])
             message = "\n".join([f"error: {exc}", *(f"  {d}" for d in details)])
             if isinstance(exc, NeedsHuman):
-                message += "\n  needs a human: check the services above before running anything else"
+                message += (
+                    "\n  needs a human: check the services above before running anything else"
+                )
             raise Exit(message, exc.exit_code) from None
         except KeyboardInterrupt:
             raise Exit("interrupted", EXIT_FAILED) from None
         except Exception as exc:
             botocore = sys.modules.get("botocore.exceptions")
-            if botocore is not None and isinstance(exc, botocore.NoCredentialsError | botocore.ProfileNotFound):
+            if botocore is not None and isinstance(
+                exc, botocore.NoCredentialsError | botocore.ProfileNotFound
+            ):
                 raise Exit(f"error: no usable AWS credentials: {exc}", EXIT_USAGE) from None
             if botocore is not None and isinstance(exc, botocore.ClientError):
                 raise Exit(f"error: AWS refused a call: {exc}", EXIT_FAILED) from None
@@ -119,16 +123,24 @@ class ProgressPrinter:
             self._write(f"   {event.created_at:%H:%M:%S} {event.message}")
         elif isinstance(event, Progress):
             mark = "ok" if event.done else "..."
-            text = (f"{event.service} {event.running}/{event.desired} "
-                    f"{event.rollout_state or '-'} {short(event.task_definition)} {mark}")
+            text = (
+                f"{event.service} {event.running}/{event.desired} "
+                f"{event.rollout_state or '-'} {short(event.task_definition)} {mark}"
+            )
             if self.live:
                 self.status[event.service] = text
                 line = " | ".join(self.status.values()) + f"  [{event.elapsed:.0f}s]"
-                self.stream.write("\r\033[K" + line[: 200])
+                self.stream.write("\r\033[K" + line[:200])
                 self.stream.flush()
                 self._line_open = True
                 return
-            key = (event.running, event.desired, event.rollout_state, event.done, event.task_definition)
+            key = (
+                event.running,
+                event.desired,
+                event.rollout_state,
+                event.done,
+                event.task_definition,
+            )
             if self.last.get(event.service) != key:
                 self.last[event.service] = key
                 self._write(f"   [{event.elapsed:5.1f}s] {text}")

@@ -7,7 +7,15 @@ from typing import Any
 from invoke import Collection, Context, task
 
 from runbooks.common import (
-    ENV_HELP, JSON_HELP, SCENARIO_HELP, ProgressPrinter, confirm, ops_task, say, short, to_json,
+    ENV_HELP,
+    JSON_HELP,
+    SCENARIO_HELP,
+    ProgressPrinter,
+    confirm,
+    ops_task,
+    say,
+    short,
+    to_json,
 )
 
 
@@ -23,13 +31,21 @@ from runbooks.common import (
     },
 )
 @ops_task
-def deploy(c: Context, env: str, image_tag: str = "", dry_run: bool = False, yes: bool = False,
-           json: bool = False, scenario: str = "") -> None:
+def deploy(
+    c: Context,
+    env: str,
+    image_tag: str = "",
+    dry_run: bool = False,
+    yes: bool = False,
+    json: bool = False,
+    scenario: str = "",
+) -> None:
     """Deploy a release to an environment (runbook section 5)."""
+    from invoke.exceptions import Exit
+
     from adinsights_ops import config, pipeline
     from adinsights_ops.errors import EXIT_FAILED, EXIT_NEEDS_HUMAN
     from adinsights_ops.loader import open_environment
-    from invoke.exceptions import Exit
 
     environment = config.load(env)
     tag = pipeline.resolve_tag(environment, image_tag or None)
@@ -44,8 +60,13 @@ def deploy(c: Context, env: str, image_tag: str = "", dry_run: bool = False, yes
             return
         say(f"deploying {tag.ecr_tag} to {ops.name} ({ops.env.ecs.cluster})")
         printer = ProgressPrinter()
-        report = pipeline.deploy(ops, image_tag=tag.given, approve=lambda: True, on_event=printer,
-                                 on_step=lambda name: say(f"== {name}"))
+        report = pipeline.deploy(
+            ops,
+            image_tag=tag.given,
+            approve=lambda: True,
+            on_event=printer,
+            on_step=lambda name: say(f"== {name}"),
+        )
         printer.close()
     if json:
         print(to_json(report))
@@ -76,14 +97,22 @@ def _print_report(report: Any) -> None:
         print(f"  {step.name:<10} {step.outcome:<8} {step.elapsed:6.1f}s  {step.detail}")
     if report.rollout is not None:
         for o in report.rollout.outcomes:
-            print(f"  {o.service:<18} {o.state:<12} runs {short(o.now)}"
-                  + (f"  ({o.reason})" if o.reason else ""))
+            print(
+                f"  {o.service:<18} {o.state:<12} runs {short(o.now)}"
+                + (f"  ({o.reason})" if o.reason else "")
+            )
     if report.outcome == "rolled-back":
-        print(f"every service is back on the revision it ran before; the journal has run {report.run_id}.")
-        print(f"next: read the events above, fix, then `inv deploy --env {report.environment}` again.")
+        print(
+            f"every service is back on the revision it ran before; the journal has run {report.run_id}."
+        )
+        print(
+            f"next: read the events above, fix, then `inv deploy --env {report.environment}` again."
+        )
     elif report.outcome == "needs-human":
-        print(f"the rollback did not settle: check `inv ecs.status --env {report.environment}` "
-              "before anything else runs.")
+        print(
+            f"the rollback did not settle: check `inv ecs.status --env {report.environment}` "
+            "before anything else runs."
+        )
 
 
 ns = Collection("deploy")

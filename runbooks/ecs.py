@@ -6,7 +6,16 @@ from typing import TYPE_CHECKING, Any
 
 from invoke import Collection, Context, task
 
-from runbooks.common import ENV_HELP, JSON_HELP, SCENARIO_HELP, ProgressPrinter, ops_task, say, short, to_json
+from runbooks.common import (
+    ENV_HELP,
+    JSON_HELP,
+    SCENARIO_HELP,
+    ProgressPrinter,
+    ops_task,
+    say,
+    short,
+    to_json,
+)
 
 if TYPE_CHECKING:
     from adinsights_ops.opsenv import OpsEnv
@@ -29,20 +38,36 @@ def status(c: Context, env: str, json: bool = False) -> None:
         names = [ref.name for ref in ops.env.ecs.services.values()]
         states = ecs.status(client, cluster=ops.env.ecs.cluster, services=names)
         tags = {
-            s.name: image_tag_of(client.describe_task_definition(taskDefinition=s.task_definition)[
-                "taskDefinition"])  # type: ignore[arg-type]
+            s.name: image_tag_of(
+                client.describe_task_definition(taskDefinition=s.task_definition)["taskDefinition"]
+            )  # type: ignore[arg-type]
             for s in states
         }
     if json:
-        print(to_json([{"service": s.name, "task_definition": s.task_definition, "image_tag": tags[s.name],
-                        "running": s.running, "desired": s.desired, "rollout_state": s.rollout_state,
-                        "deployments": len(s.deployments)} for s in states]))
+        print(
+            to_json(
+                [
+                    {
+                        "service": s.name,
+                        "task_definition": s.task_definition,
+                        "image_tag": tags[s.name],
+                        "running": s.running,
+                        "desired": s.desired,
+                        "rollout_state": s.rollout_state,
+                        "deployments": len(s.deployments),
+                    }
+                    for s in states
+                ]
+            )
+        )
         return
     print(f"{'service':<18} {'revision':<32} {'image':<16} {'running':>8}  rollout")
     for s in states:
-        print(f"{s.name:<18} {short(s.task_definition):<32} {tags[s.name]:<16} "
-              f"{s.running:>3}/{s.desired:<4}  {s.rollout_state or '-'}"
-              + (f" ({len(s.deployments)} deployments)" if len(s.deployments) > 1 else ""))
+        print(
+            f"{s.name:<18} {short(s.task_definition):<32} {tags[s.name]:<16} "
+            f"{s.running:>3}/{s.desired:<4}  {s.rollout_state or '-'}"
+            + (f" ({len(s.deployments)} deployments)" if len(s.deployments) > 1 else "")
+        )
 
 
 def one_off_network(ops: OpsEnv) -> dict[str, Any]:
@@ -51,8 +76,11 @@ def one_off_network(ops: OpsEnv) -> dict[str, Any]:
 
     net = ops.env.ecs.network
     if net.from_service:
-        return ecs.network_from_service(ops.aws.ecs(), cluster=ops.env.ecs.cluster,
-                                        service=ops.env.ecs.services[net.from_service].name)
+        return ecs.network_from_service(
+            ops.aws.ecs(),
+            cluster=ops.env.ecs.cluster,
+            service=ops.env.ecs.services[net.from_service].name,
+        )
     return network_configuration(net.subnets, net.security_groups, net.assign_public_ip)
 
 
@@ -69,13 +97,26 @@ def one_off_task_definition(ops: OpsEnv) -> str:
     return family
 
 
-@task(help={"env": ENV_HELP, "command": "the command, e.g. \"python manage.py migrate\"",
-            "task_definition": "revision to run on (default: the one the backend service runs)",
-            "timeout": "seconds to wait for the task to stop", "json": JSON_HELP,
-            "scenario": SCENARIO_HELP})
+@task(
+    help={
+        "env": ENV_HELP,
+        "command": 'the command, e.g. "python manage.py migrate"',
+        "task_definition": "revision to run on (default: the one the backend service runs)",
+        "timeout": "seconds to wait for the task to stop",
+        "json": JSON_HELP,
+        "scenario": SCENARIO_HELP,
+    }
+)
 @ops_task
-def run(c: Context, env: str, command: str, task_definition: str = "", timeout: float = 0,
-        json: bool = False, scenario: str = "") -> None:
+def run(
+    c: Context,
+    env: str,
+    command: str,
+    task_definition: str = "",
+    timeout: float = 0,
+    json: bool = False,
+    scenario: str = "",
+) -> None:
     """Run a one-off command as a Fargate task; print its exit code and log tail."""
     import shlex
 
@@ -92,9 +133,15 @@ def run(c: Context, env: str, command: str, task_definition: str = "", timeout: 
         printer = ProgressPrinter()
         try:
             result = ecs.run_task(
-                ops.aws.ecs(), cluster=ops.env.ecs.cluster, task_definition=td, command=argv,
-                network=one_off_network(ops), container=ops.env.ecs.one_off_container,
-                timeout=timeout or ops.env.ecs.task_timeout, logs=ops.aws.logs(), on_event=printer,
+                ops.aws.ecs(),
+                cluster=ops.env.ecs.cluster,
+                task_definition=td,
+                command=argv,
+                network=one_off_network(ops),
+                container=ops.env.ecs.one_off_container,
+                timeout=timeout or ops.env.ecs.task_timeout,
+                logs=ops.aws.logs(),
+                on_event=printer,
                 clock=ops.clock,
             )
         except ecs.TaskFailed as exc:
@@ -109,15 +156,19 @@ def _print_task(result: Any, as_json: bool) -> None:
     if as_json:
         print(to_json(result))
         return
-    print(f"task {short(result.task_arn)}: exit code {result.exit_code} "
-          f"({result.stop_code or 'no stop code'}) after {result.elapsed:.1f}s")
+    print(
+        f"task {short(result.task_arn)}: exit code {result.exit_code} "
+        f"({result.stop_code or 'no stop code'}) after {result.elapsed:.1f}s"
+    )
     if result.log_tail:
         print(f"last {len(result.log_tail)} log lines ({result.log_stream}):")
         for line in result.log_tail:
             print(f"  | {line}")
 
 
-@task(help={"env": ENV_HELP, "service": "service name (e.g. celery-worker)", "count": "desired count"})
+@task(
+    help={"env": ENV_HELP, "service": "service name (e.g. celery-worker)", "count": "desired count"}
+)
 @ops_task
 def scale(c: Context, env: str, service: str, count: int) -> None:
     """Set a service's desired count and wait until it runs that many tasks."""
@@ -126,13 +177,26 @@ def scale(c: Context, env: str, service: str, count: int) -> None:
 
     with open_environment(env) as ops:
         printer = ProgressPrinter()
-        state = ecs.scale(ops.aws.ecs(), cluster=ops.env.ecs.cluster, service=service, desired=count,
-                          timeout=ops.env.ecs.rollout_timeout, on_event=printer, clock=ops.clock)
+        state = ecs.scale(
+            ops.aws.ecs(),
+            cluster=ops.env.ecs.cluster,
+            service=service,
+            desired=count,
+            timeout=ops.env.ecs.rollout_timeout,
+            on_event=printer,
+            clock=ops.clock,
+        )
         printer.close()
     print(f"{state.name}: {state.running}/{state.desired} running")
 
 
-@task(help={"env": ENV_HELP, "keep": "revisions to keep per family", "dry_run": "only say what would go"})
+@task(
+    help={
+        "env": ENV_HELP,
+        "keep": "revisions to keep per family",
+        "dry_run": "only say what would go",
+    }
+)
 @ops_task
 def prune(c: Context, env: str, keep: int = 10, dry_run: bool = False) -> None:
     """Deregister old task-definition revisions (never one in use or a rollback target)."""
@@ -143,13 +207,26 @@ def prune(c: Context, env: str, keep: int = 10, dry_run: bool = False) -> None:
         names = [ref.name for ref in ops.env.ecs.services.values()]
         states = ecs.status(ops.aws.ecs(), cluster=ops.env.ecs.cluster, services=names)
         families = sorted({short(s.task_definition).rsplit(":", 1)[0] for s in states})
-        protect = {a for r in ops.journal().runs(kind="deploy", limit=5) for a in r.previous_revisions.values()}
-        result = ecs.prune_task_definitions(ops.aws.ecs(), cluster=ops.env.ecs.cluster, families=families,
-                                            services=names, keep=keep, protect=protect, dry_run=dry_run)
+        protect = {
+            a
+            for r in ops.journal().runs(kind="deploy", limit=5)
+            for a in r.previous_revisions.values()
+        }
+        result = ecs.prune_task_definitions(
+            ops.aws.ecs(),
+            cluster=ops.env.ecs.cluster,
+            families=families,
+            services=names,
+            keep=keep,
+            protect=protect,
+            dry_run=dry_run,
+        )
     verb = "would deregister" if dry_run else "deregistered"
     for arn in result.deregistered:
         print(f"{verb} {short(arn)}")
-    print(f"{len(result.deregistered)} {verb}, {len(result.kept)} kept, {len(result.protected)} protected (in use)")
+    print(
+        f"{len(result.deregistered)} {verb}, {len(result.kept)} kept, {len(result.protected)} protected (in use)"
+    )
 
 
 ns = Collection("ecs")

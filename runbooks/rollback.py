@@ -4,17 +4,34 @@ from __future__ import annotations
 
 from invoke import Collection, Context, task
 
-from runbooks.common import ENV_HELP, JSON_HELP, ProgressPrinter, confirm, ops_task, say, short, to_json
+from runbooks.common import (
+    ENV_HELP,
+    JSON_HELP,
+    ProgressPrinter,
+    confirm,
+    ops_task,
+    say,
+    short,
+    to_json,
+)
 
 
-@task(default=True, help={"env": ENV_HELP, "to_run": "roll back to before this run id (default: the last deploy)",
-                          "yes": "approve without the typed confirmation (production)", "json": JSON_HELP})
+@task(
+    default=True,
+    help={
+        "env": ENV_HELP,
+        "to_run": "roll back to before this run id (default: the last deploy)",
+        "yes": "approve without the typed confirmation (production)",
+        "json": JSON_HELP,
+    },
+)
 @ops_task
 def rollback(c: Context, env: str, to_run: str = "", yes: bool = False, json: bool = False) -> None:
     """Put the app back on the revisions deployed before a run (from the journal)."""
+    from invoke.exceptions import Exit
+
     from adinsights_ops import config, pipeline
     from adinsights_ops.loader import open_environment
-    from invoke.exceptions import Exit
 
     environment = config.load(env)
     if environment.approval_required and not confirm(environment.name, yes, "roll back"):

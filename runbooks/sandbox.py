@@ -7,8 +7,13 @@ from invoke import Collection, Context, task
 from runbooks.common import ops_task, say
 
 
-@task(help={"env": "the sandbox environment (default: sandbox)", "port": "port on 127.0.0.1 (0: any free)",
-            "scenario": "failure scenario to start with (none, failing-rollout, failing-migration)"})
+@task(
+    help={
+        "env": "the sandbox environment (default: sandbox)",
+        "port": "port on 127.0.0.1 (0: any free)",
+        "scenario": "failure scenario to start with (none, failing-rollout, failing-migration)",
+    }
+)
 @ops_task
 def up(c: Context, env: str = "sandbox", port: int = 0, scenario: str = "none") -> None:
     """Run a sandbox in the foreground; other `--env sandbox` commands use it until Ctrl-C."""
@@ -51,10 +56,14 @@ def status(c: Context, env: str = "sandbox") -> None:
 
     endpoint = sandbox.running(env)
     if endpoint is None:
-        print(f"no shared sandbox runs for {env}: commands start their own (or run `inv sandbox.up`)")
+        print(
+            f"no shared sandbox runs for {env}: commands start their own (or run `inv sandbox.up`)"
+        )
         return
     info = sandbox.control(endpoint)
-    print(f"sandbox {env} at {endpoint}, scenario {info.get('scenario')}, since {info.get('started')}")
+    print(
+        f"sandbox {env} at {endpoint}, scenario {info.get('scenario')}, since {info.get('started')}"
+    )
 
 
 ns = Collection("sandbox")

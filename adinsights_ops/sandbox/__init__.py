@@ -1,0 +1,121 @@
+"""The embedded sandbox: a moto server plus honest simulations of what moto does not model.
+
+`connect(env)` returns a running sandbox for a command: the one `inv sandbox.up` keeps in the
+foreground (found through its state file) or, when none runs, a new one inside this process that
+lives as long as the command. Nothing outside this package and the environment loader knows that an
+environment is a sandbox: the primitives just get clients pointed at this endpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+if TYPE_CHECKING:
+    from adinsights_ops.config import Environment
+    from adinsights_ops.sandbox.scheduler import SchedulerTimings
+    from adinsights_ops.sandbox.server import SandboxServer
+
+CREDENTIALS = {"aws_access_key_id": "sandbox", "aws_secret_access_key": "sandbox-not-a-secret"}
+
+
+def home() -> Path:
+    """Where the tool keeps local state: $ADINSIGHTS_OPS_HOME, else ~/.adinsights-ops."""
+    return Path(os.environ.get("ADINSIGHTS_OPS_HOME") or Path.home() / ".adinsights-ops")
+
+
+def state_file(env_name: str) -> Path:
+    return home() / f"sandbox-{env_name}.json"
+
+
+def control(
+    endpoint: str, path: str = "", *, method: str = "GET", body: Any = None, timeout: float = 2.0
+) -> dict[str, Any]:
+    """Call the sandbox's control API."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        f"{endpoint}/_sandbox{path}",
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        answer: dict[str, Any] = json.loads(response.read() or b"{}")
+        return answer
+
+
+def running(env_name: str) -> str | None:
+    """The endpoint of a live `inv sandbox.up` for this environment, or None."""
+    path = state_file(env_name)
+    try:
+        endpoint = json.loads(path.read_text())["endpoint"]
+        if control(endpoint, timeout=1.0).get("environment") == env_name:
+            return str(endpoint)
+    except (OSError, ValueError, KeyError, urllib.error.URLError):
+        pass
+    return None
+
+
+@attrs.define
+class Sandbox:
+    """A sandbox a command talks to; `embedded` is set when this process owns the server."""
+
+    endpoint: str
+    embedded: SandboxServer | None = None
+    restore_scenario: str | None = None
+
+    @property
+    def app_url(self) -> str:
+        return f"{self.endpoint}/_sandbox/app"
+
+    def close(self) -> None:
+        if self.embedded is not None:
+            self.embedded.stop()
+            self.embedded = None
+        elif self.restore_scenario is not None:
+            with contextlib.suppress(OSError, urllib.error.URLError):
+                control(
+                    self.endpoint, "/scenario", method="PUT", body={"name": self.restore_scenario}
+                )
+
+
+def start(
+    env: Environment,
+    *,
+    scenario: str = "none",
+    port: int = 0,
+    timings: SchedulerTimings | None = None,
+) -> SandboxServer:
+    """Start and seed a sandbox server in this process."""
+    from adinsights_ops.sandbox.server import SandboxServer
+
+    server = SandboxServer(env, port=port, scenario=scenario, timings=timings)
+    server.start()
+    return server
+
+
+def connect(env: Environment, *, scenario: str | None = None) -> Sandbox:
+    """A running sandbox for `env`: the shared one if `inv sandbox.up` runs, else an embedded one.
+
+    A scenario asked for on a shared sandbox holds for this command only (close() restores it).
+    """
+    from adinsights_ops.sandbox.scenarios import scenario_for
+
+    if scenario is not None:
+        scenario_for(scenario, env)  # unknown names fail before anything starts
+    endpoint = running(env.name)
+    if endpoint is None:
+        server = start(env, scenario=scenario or "none")
+        return Sandbox(server.endpoint, embedded=server)
+    previous = None
+    if scenario is not None:
+        previous = control(endpoint).get("scenario", "none")
+        control(endpoint, "/scenario", method="PUT", body={"name": scenario})
+    return Sandbox(endpoint, restore_scenario=previous)

@@ -1,0 +1,28 @@
+"""Named failure scenarios an operator can rehearse in the sandbox (`--scenario NAME`)."""
+
+from __future__ import annotations
+
+from adinsights_ops.config import Environment
+from adinsights_ops.errors import UsageError
+from adinsights_ops.sandbox.scheduler import Scenario
+
+DESCRIPTIONS = {
+    "none": "everything works",
+    "failing-rollout": "the backend's new revision keeps failing its tasks; ECS's circuit breaker trips",
+    "failing-migration": "the one-off `manage.py migrate` exits 1 with a Django traceback in its log",
+}
+
+
+def names() -> list[str]:
+    return list(DESCRIPTIONS)
+
+
+def scenario_for(name: str, env: Environment) -> Scenario:
+    """The scheduler's Scenario for a name; unknown names are a usage error listing the known ones."""
+    if name == "none":
+        return Scenario()
+    if name == "failing-rollout":
+        return Scenario(name=name, failing_services=frozenset({env.ecs.services["backend"].name}))
+    if name == "failing-migration":
+        return Scenario(name=name, failing_commands={"migrate": 1})
+    raise UsageError(f"unknown sandbox scenario {name!r} (known: {', '.join(DESCRIPTIONS)})")
