@@ -62,6 +62,42 @@ class EcsSettings:
 
 
 @attrs.frozen
+class SshSettings:
+    """The Airbyte host over SSH (host keys must already be in `known_hosts`)."""
+
+    host: str
+    user: str
+    port: int = 22
+    known_hosts: str = "~/.ssh/known_hosts"
+    key_file: str | None = None
+    data_volume: str = "/var/lib/airbyte"
+
+
+@attrs.frozen
+class AirbyteSettings:
+    """A self-hosted Airbyte: its public API, credentials, connections and the manifests' folder."""
+
+    url: str
+    client_id: str
+    client_secret: str  # a Secrets Manager secret id or ARN: the value is read at run time
+    connections: Mapping[str, str]
+    manifests: str = "infrastructure/airbyte"
+    sync_timeout: float = 3600.0
+    ssh: SshSettings | None = None
+
+
+@attrs.frozen
+class DbtSettings:
+    """Where the dbt project is and how to build it."""
+
+    project_dir: str
+    profiles_dir: str
+    target: str
+    artifacts_prefix: str = "dbt/"
+    build_timeout: float = 3600.0
+
+
+@attrs.frozen
 class Environment:
     """Everything the runbook needs to know about one environment."""
 
@@ -82,6 +118,8 @@ class Environment:
     state_bucket: str
     health_base_url: str
     sample_tenant: str
+    airbyte: AirbyteSettings | None = None
+    dbt: DbtSettings | None = None
 
     def repository_for(self, role: str) -> str:
         return self.repositories[self.ecs.services[role].image]
@@ -258,6 +296,52 @@ def _ecs(r: _Reader, repositories: Mapping[str, str]) -> EcsSettings:
     return settings
 
 
+def _airbyte(r: _Reader | None) -> AirbyteSettings | None:
+    if r is None:
+        return None
+    conns = r.need("connections")
+    connections = {key: conns.text(key) for key in conns.data}
+    if not connections:
+        raise ConfigError(r.source, conns.path, "expected at least one connection (name: id)")
+    ssh_r = r.section("ssh", required=False)
+    ssh = None
+    if ssh_r is not None:
+        ssh = SshSettings(
+            host=ssh_r.text("host"),
+            user=ssh_r.text("user"),
+            port=int(ssh_r.number("port", 22)),
+            known_hosts=ssh_r.opt_text("known_hosts") or "~/.ssh/known_hosts",
+            key_file=ssh_r.opt_text("key_file"),
+            data_volume=ssh_r.opt_text("data_volume") or "/var/lib/airbyte",
+        )
+        ssh_r.done()
+    settings = AirbyteSettings(
+        url=r.text("url"),
+        client_id=r.text("client_id"),
+        client_secret=r.text("client_secret"),
+        connections=connections,
+        manifests=r.opt_text("manifests") or "infrastructure/airbyte",
+        sync_timeout=r.number("sync_timeout", 3600.0),
+        ssh=ssh,
+    )
+    r.done()
+    return settings
+
+
+def _dbt(r: _Reader | None) -> DbtSettings | None:
+    if r is None:
+        return None
+    settings = DbtSettings(
+        project_dir=r.text("project_dir"),
+        profiles_dir=r.text("profiles_dir"),
+        target=r.text("target"),
+        artifacts_prefix=r.opt_text("artifacts_prefix") or "dbt/",
+        build_timeout=r.number("build_timeout", 3600.0),
+    )
+    r.done()
+    return settings
+
+
 def parse_environment(name: str, data: object, source: str) -> Environment:
     """Validate one environment's mapping into an `Environment`."""
     r = _Reader(source, data, name)
@@ -287,6 +371,8 @@ def parse_environment(name: str, data: object, source: str) -> Environment:
         state_bucket=r.text("state_bucket"),
         health_base_url=health.text("base_url"),
         sample_tenant=health.text("sample_tenant"),
+        airbyte=_airbyte(r.section("airbyte", required=False)),
+        dbt=_dbt(r.section("dbt", required=False)),
     )
     health.done()
     r.done()

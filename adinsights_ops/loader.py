@@ -31,6 +31,7 @@ def open_environment(
             env,
             Aws(region=env.region, profile=env.profile, hooks=hooks),
             health_base_url=env.health_base_url,
+            airbyte_url=env.airbyte.url if env.airbyte else None,
         )
         return
     from adinsights_ops import sandbox
@@ -43,6 +44,11 @@ def open_environment(
             credentials=sandbox.CREDENTIALS,
             hooks=hooks,
         )
-        yield OpsEnv(env, aws, health_base_url=handle.app_url)
+        yield OpsEnv(
+            env,
+            aws,
+            health_base_url=handle.app_url,
+            airbyte_url=f"{handle.endpoint}/_sandbox/airbyte",
+        )
     finally:
         handle.close()

@@ -22,6 +22,7 @@ class OpsEnv:
     aws: Aws
     clock: Clock = SYSTEM_CLOCK
     health_base_url: str | None = None
+    airbyte_url: str | None = None
 
     @property
     def name(self) -> str:

@@ -32,6 +32,7 @@ from werkzeug.serving import make_server
 from adinsights_ops.aws import is_mutating
 from adinsights_ops.config import Environment
 from adinsights_ops.sandbox import CREDENTIALS
+from adinsights_ops.sandbox.apps import WsgiApp, simulators
 from adinsights_ops.sandbox.scenarios import scenario_for
 from adinsights_ops.sandbox.scheduler import EcsScheduler, SchedulerTimings
 
@@ -85,6 +86,7 @@ class SandboxServer(ThreadedMotoServer):
         self.started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         self._lock = threading.RLock()
         self._moto_app: Any = None
+        self.apps: dict[str, WsgiApp] = simulators(env, self)
 
     # ThreadedMotoServer builds its app in this thread entry; ours wraps moto's app.
     def _server_entry(self) -> None:
@@ -143,6 +145,14 @@ class SandboxServer(ThreadedMotoServer):
     def _wsgi(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path == CONTROL or path.startswith(CONTROL + "/"):
+            name = path[len(CONTROL) + 1 :].split("/", 1)[0]
+            if name in self.apps:
+                prefix = f"{CONTROL}/{name}"
+                environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + prefix
+                environ["PATH_INFO"] = path[len(prefix) :] or "/"
+                with self._lock:
+                    self.scheduler.tick()
+                return self.apps[name](environ, start_response)
             return self._control(environ, start_response)
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
