@@ -211,13 +211,15 @@ def wait_settled(
     on_event: OnEvent | None = None,
     clock: Clock = SYSTEM_CLOCK,
     backoff: Backoff = DEFAULT_POLL,
-    since: Any = None,
+    seen_before: Collection[tuple[str, str]] = (),
 ) -> _Verdict:
     """Wait, in one loop, until every service settles on its target revision.
 
     Raises WaitFailed (first failure seen, every service's reason in last_state) or WaitTimedOut.
     """
-    seen_events: set[tuple[str, str]] = set()
+    # Events already there before we changed anything are history, not news. Comparing ids rather
+    # than timestamps keeps a skewed local clock from hiding or repeating events.
+    seen_events: set[tuple[str, str]] = set(seen_before)
     names = list(targets)
 
     def poll() -> _Verdict:
@@ -233,7 +235,7 @@ def wait_settled(
             if on_event is not None:
                 for event in sorted(state.events, key=lambda e: e.created_at):
                     key = (name, event.id or event.message)
-                    if key in seen_events or (since is not None and event.created_at < since):
+                    if key in seen_events:
                         continue
                     seen_events.add(key)
                     on_event(event)
@@ -288,10 +290,8 @@ def _update(
     ecs.update_service(**kwargs)
 
 
-def _now_utc() -> Any:
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC)
+def _event_keys(states: Mapping[str, ServiceState]) -> set[tuple[str, str]]:
+    return {(name, e.id or e.message) for name, s in states.items() for e in s.events}
 
 
 def deploy_revisions(
@@ -314,7 +314,6 @@ def deploy_revisions(
     run now, read before anything changes.
     """
     started = clock.monotonic()
-    since = _now_utc()
     events: list[ServiceEvent] = []
 
     def record(event: RolloutEvent) -> None:
@@ -351,7 +350,7 @@ def deploy_revisions(
             on_event=record,
             clock=clock,
             backoff=backoff,
-            since=since,
+            seen_before=_event_keys(before),
             what="the rollout to settle",
         )
     except (WaitFailed, WaitTimedOut) as exc:
@@ -437,6 +436,7 @@ def _roll_back(
                 on_event=record,
                 clock=clock,
                 backoff=backoff,
+                seen_before=_event_keys(current) | {(e.service, e.id or e.message) for e in events},
                 what="the rollback to settle",
             )
         except (WaitFailed, WaitTimedOut) as exc:

@@ -195,7 +195,7 @@ def retry_transient(
     retrying = tenacity.Retrying(
         stop=tenacity.stop_after_attempt(policy.attempts)
         | tenacity.stop_after_delay(policy.max_seconds),
-        wait=tenacity.wait_exponential_jitter(initial=policy.initial, max=policy.maximum),
+        wait=tenacity.wait_exponential_jitter(multiplier=policy.initial, max=policy.maximum),
         retry=tenacity.retry_if_exception(is_transient),
         sleep=sleep,
         before_sleep=before_sleep,

@@ -1,0 +1,29 @@
+"""Shared fixtures: fake AWS credentials everywhere, and a seeded simulated sandbox."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.simulated import Simulated, simulated_sandbox
+
+
+@pytest.fixture(autouse=True)
+def _fake_aws_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No test may ever reach a real AWS account or read the developer's profile."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("ADINSIGHTS_OPS_HOME", str(tmp_path_factory.mktemp("ops-home")))
+
+
+@pytest.fixture
+def sim() -> Iterator[Simulated]:
+    """A freshly seeded sandbox under mock_aws, previous release deployed, fake clock."""
+    with simulated_sandbox() as sandbox:
+        yield sandbox
