@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: sandbox test lint typecheck unit deploy-staging deploy-prod rollback-staging status-staging bench clean
+.PHONY: sandbox test lint typecheck deploy-staging deploy-prod guard-image-tag bench clean
 
 $(STAMP): setup.cfg pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,9 +29,12 @@ typecheck: $(STAMP)
 deploy-staging: $(STAMP)
 	$(BIN)/inv deploy --env staging $(if $(IMAGE_TAG),--image-tag $(IMAGE_TAG),)
 
-deploy-prod: $(STAMP)
-	@if [ -z "$(IMAGE_TAG)" ]; then echo "deploy-prod needs IMAGE_TAG=vX.Y.Z (a tagged release)" >&2; exit 2; fi
+# The guard comes first so that a missing tag is refused before anything is installed or called.
+deploy-prod: guard-image-tag $(STAMP)
 	$(BIN)/inv deploy --env production --image-tag $(IMAGE_TAG)
+
+guard-image-tag:
+	@if [ -z "$(IMAGE_TAG)" ]; then echo "deploy-prod needs IMAGE_TAG=vX.Y.Z (a tagged release)" >&2; exit 2; fi
 
 bench: $(STAMP)
 	$(BIN)/python bench/rollout_parallel.py

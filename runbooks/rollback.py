@@ -46,7 +46,14 @@ def rollback(c: Context, env: str, to_run: str = "", yes: bool = False, json: bo
         return
     print(f"rollback {record.run_id} of {ops.name}: {record.notes[0] if record.notes else ''}")
     for o in result.outcomes:
-        print(f"  {o.service:<18} {o.state:<10} runs {short(o.now)} (was {short(o.previous)})")
+        state = (
+            "restored"
+            if o.state == "deployed"
+            else "already there"
+            if o.state == "unchanged"
+            else o.state
+        )
+        print(f"  {o.service:<18} {state:<13} runs {short(o.now)} (was {short(o.previous)})")
 
 
 ns = Collection("rollback")

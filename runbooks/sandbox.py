@@ -66,6 +66,25 @@ def status(c: Context, env: str = "sandbox") -> None:
     )
 
 
+@task(help={"env": "the sandbox environment (default: sandbox)"})
+@ops_task
+def reset(c: Context, env: str = "sandbox") -> None:
+    """Forget what the sandbox remembers between commands (deploys, journal, revisions)."""
+    from adinsights_ops import config, sandbox
+    from adinsights_ops.errors import UsageError
+    from adinsights_ops.sandbox import persist
+
+    environment = config.load(env)
+    if sandbox.running(env):
+        raise UsageError(f"a sandbox for {env} runs now: stop `inv sandbox.up` first")
+    forgot = persist.forget(environment)
+    print(
+        f"sandbox {env}: "
+        + ("forgotten; the next one starts from the blueprint" if forgot else "nothing remembered")
+    )
+
+
 ns = Collection("sandbox")
 ns.add_task(up)
 ns.add_task(status)
+ns.add_task(reset)

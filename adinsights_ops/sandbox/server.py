@@ -31,7 +31,7 @@ from werkzeug.serving import make_server
 
 from adinsights_ops.aws import is_mutating
 from adinsights_ops.config import Environment
-from adinsights_ops.sandbox import CREDENTIALS
+from adinsights_ops.sandbox import CREDENTIALS, persist
 from adinsights_ops.sandbox.apps import WsgiApp, simulators
 from adinsights_ops.sandbox.scenarios import scenario_for
 from adinsights_ops.sandbox.scheduler import EcsScheduler, SchedulerTimings
@@ -75,6 +75,7 @@ class SandboxServer(ThreadedMotoServer):
         port: int = 0,
         scenario: str = "none",
         timings: SchedulerTimings | None = None,
+        remember: bool = True,
     ) -> None:
         super().__init__(ip_address=host, port=port, verbose=False)
         self.env = env
@@ -87,6 +88,8 @@ class SandboxServer(ThreadedMotoServer):
         self._lock = threading.RLock()
         self._moto_app: Any = None
         self.apps: dict[str, WsgiApp] = simulators(env, self)
+        self.remember = remember
+        self._client: Any = None
 
     # ThreadedMotoServer builds its app in this thread entry; ours wraps moto's app.
     def _server_entry(self) -> None:
@@ -126,7 +129,27 @@ class SandboxServer(ThreadedMotoServer):
         self.blueprint = seed(client, self.env)
         with self._lock:
             self.scheduler.settle()
+        remembered = persist.load(self.env) if self.remember else None
+        if remembered is not None:
+            persist.replay(client, self.env, remembered)
+            with self._lock:
+                self.scheduler.settle()
+        with self._lock:
             self.calls.clear()
+        self._client = client
+
+    def save(self) -> None:
+        """Write down what the next sandbox of this environment should start from."""
+        if self.remember and self._client is not None:
+            with self._lock:
+                self.scheduler.settle()
+            persist.save(self._client, self.env)
+
+    def stop(self) -> None:
+        try:
+            self.save()
+        finally:
+            super().stop()
 
     def set_scenario(self, name: str) -> None:
         scenario = scenario_for(name, self.env)
