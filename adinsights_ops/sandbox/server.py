@@ -16,6 +16,7 @@ import json
 import logging
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -117,6 +118,10 @@ class SandboxServer(ThreadedMotoServer):
 
         from adinsights_ops.sandbox.blueprint import seed
 
+        # moto's state is global to the process: a new sandbox starts from nothing.
+        reset = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")
+        with urllib.request.urlopen(reset, timeout=10):
+            pass
         session = boto3.Session(
             region_name=self.env.region,
             aws_access_key_id=CREDENTIALS["aws_access_key_id"],

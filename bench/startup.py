@@ -1,0 +1,50 @@
+"""`inv --list` start-up: this project's tasks against Invoke with an empty tasks file.
+
+Prints the median of several runs of each and their ratio. Target: <= 1.25x.
+
+    .venv/bin/python bench/startup.py
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNS = 15
+
+
+def once(cwd: Path) -> float:
+    start = time.perf_counter()
+    # Invoke exits 1 on an empty tasks file ("no tasks"); its start-up is what is measured.
+    subprocess.run(
+        [sys.executable, "-m", "invoke", "--list"],
+        cwd=cwd,
+        check=False,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    base_times, our_times = [], []
+    with tempfile.TemporaryDirectory() as empty:
+        Path(empty, "tasks.py").write_text("")
+        once(Path(empty))
+        once(ROOT)  # warm both before measuring
+        for _ in range(RUNS):  # interleaved, so a busy moment costs both alike
+            base_times.append(once(Path(empty)))
+            our_times.append(once(ROOT))
+    baseline, ours = statistics.median(base_times), statistics.median(our_times)
+    print(f"invoke, empty tasks.py : {baseline * 1000:7.1f} ms (median of {RUNS})")
+    print(f"inv --list, this repo  : {ours * 1000:7.1f} ms")
+    print(f"ratio                  : {ours / baseline:7.2f}  (target <= 1.25)")
+
+
+if __name__ == "__main__":
+    main()
