@@ -29,7 +29,10 @@ def test_sandbox_loads_ready_to_run() -> None:
     env = config.load("sandbox", ENVIRONMENTS)
     assert env.sandbox and env.account == "123456789012"
     assert [ref.name for ref in env.ecs.services.values()] == [
-        "backend-service", "celery-worker", "celery-beat", "frontend-service"
+        "backend-service",
+        "celery-worker",
+        "celery-beat",
+        "frontend-service",
     ]
     assert env.ecs.singletons == ("celery-beat",)
     assert env.service_images()["celery-beat"] == "adinsights/worker"
@@ -54,15 +57,29 @@ def test_unknown_environment_lists_the_known_ones() -> None:
         (lambda d: d.pop("region"), "sandbox.region", "missing"),
         (lambda d: d.update(account="12345"), "sandbox.account", "12-digit"),
         (lambda d: d.update(approval_required="yes"), "sandbox.approval_required", "true or false"),
-        (lambda d: d.update(branch_rule="develop"), "sandbox.branch_rule", "one of main, tags, any"),
+        (
+            lambda d: d.update(branch_rule="develop"),
+            "sandbox.branch_rule",
+            "one of main, tags, any",
+        ),
         (lambda d: d["ecs"]["services"].pop("beat"), "sandbox.ecs.services.beat", "missing"),
-        (lambda d: d["ecs"]["services"]["beat"].update(image="nginx"), "sandbox.ecs.services.beat.image",
-         "repositories"),
-        (lambda d: d["ecs"].update(timeouts={"rollout": -1}), "sandbox.ecs.timeouts.rollout", "positive"),
+        (
+            lambda d: d["ecs"]["services"]["beat"].update(image="nginx"),
+            "sandbox.ecs.services.beat.image",
+            "repositories",
+        ),
+        (
+            lambda d: d["ecs"].update(timeouts={"rollout": -1}),
+            "sandbox.ecs.timeouts.rollout",
+            "positive",
+        ),
         (lambda d: d.update(colour="blue"), "sandbox.colour", "unknown key"),
         (lambda d: d["ecs"].update(cluster=["a"]), "sandbox.ecs.cluster", "a string"),
-        (lambda d: d["ecs"].update(run_task_network={}), "sandbox.ecs.run_task_network",
-         "subnets and security_groups"),
+        (
+            lambda d: d["ecs"].update(run_task_network={}),
+            "sandbox.ecs.run_task_network",
+            "subnets and security_groups",
+        ),
     ],
 )
 def test_each_mistake_names_the_key(tmp_path: Path, mutate: Any, key: str, expected: str) -> None:
@@ -88,8 +105,11 @@ def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("given", "ecr", "kind"),
-    [("v1.4.0", "release-1.4.0", "release"), ("release-2.0.10", "release-2.0.10", "release"),
-     ("main-a1b2c3d", "main-a1b2c3d", "main")],
+    [
+        ("v1.4.0", "release-1.4.0", "release"),
+        ("release-2.0.10", "release-2.0.10", "release"),
+        ("main-a1b2c3d", "main-a1b2c3d", "main"),
+    ],
 )
 def test_image_tags(given: str, ecr: str, kind: str) -> None:
     tag = parse_image_tag(given)

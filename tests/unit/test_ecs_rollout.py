@@ -43,7 +43,10 @@ def test_rollout_moves_all_four_services_to_new_revisions(sim: Simulated) -> Non
         assert arn != before[service]
         outcome = result.outcome(service)
         assert (outcome.previous, outcome.target, outcome.now, outcome.state) == (
-            before[service], arn, arn, "deployed"
+            before[service],
+            arn,
+            arn,
+            "deployed",
         )
         images = [c["image"] for c in task_definition(sim, arn)["containerDefinitions"]]
         assert all(image.endswith(":" + TAG) for image in images)
@@ -61,7 +64,10 @@ def test_new_revision_changes_only_the_image(sim: Simulated) -> None:
         for key in ("revision", "taskDefinitionArn", "registeredAt", "registeredBy"):
             old.pop(key, None)
             new.pop(key, None)
-        old_containers, new_containers = old.pop("containerDefinitions"), new.pop("containerDefinitions")
+        old_containers, new_containers = (
+            old.pop("containerDefinitions"),
+            new.pop("containerDefinitions"),
+        )
         assert old == new
         for old_c, new_c in zip(old_containers, new_containers, strict=True):
             assert {**old_c, "image": None} == {**new_c, "image": None}
@@ -93,7 +99,9 @@ def test_celery_beat_never_runs_two_copies(sim: Simulated) -> None:
     copies: list[int] = []
 
     def count_beat() -> None:
-        tasks = sim.scheduler.backend.list_tasks(cluster, service_name=beat, desiredStatus="RUNNING")
+        tasks = sim.scheduler.backend.list_tasks(
+            cluster, service_name=beat, desiredStatus="RUNNING"
+        )
         copies.append(len(tasks))
 
     sim.clock.on_sleep.append(count_beat)
@@ -158,8 +166,11 @@ def test_deadline_rolls_back(sim: Simulated) -> None:
     ecs_client.update_service(
         cluster=sim.env.ecs.cluster,
         service=backend,
-        deploymentConfiguration={"deploymentCircuitBreaker": {"enable": False, "rollback": False},
-                                 "minimumHealthyPercent": 100, "maximumPercent": 200},
+        deploymentConfiguration={
+            "deploymentCircuitBreaker": {"enable": False, "rollback": False},
+            "minimumHealthyPercent": 100,
+            "maximumPercent": 200,
+        },
     )
     before = sim.primary_task_definitions()
     sim.scenario("failing-rollout")
@@ -178,8 +189,12 @@ def test_rollback_that_does_not_settle_needs_a_human(sim: Simulated) -> None:
             cluster=sim.env.ecs.cluster,
             targets=ecs.register_revisions(
                 sim.client("ecs"),
-                ecs.plan_rollout(sim.client("ecs"), cluster=sim.env.ecs.cluster,
-                                 services=sim.env.service_images(), image_tag=TAG),
+                ecs.plan_rollout(
+                    sim.client("ecs"),
+                    cluster=sim.env.ecs.cluster,
+                    services=sim.env.service_images(),
+                    image_tag=TAG,
+                ),
             ),
             timeout=60,
             rollback_timeout=0.1,
@@ -202,8 +217,13 @@ def test_rollout_to_the_tag_already_running_changes_nothing(sim: Simulated) -> N
 def test_rollback_to_returns_to_given_revisions(sim: Simulated) -> None:
     before = sim.primary_task_definitions()
     rollout(sim)
-    result = ecs.rollback_to(sim.client("ecs"), cluster=sim.env.ecs.cluster, targets=before,
-                             singletons=sim.env.ecs.singletons, clock=sim.clock)
+    result = ecs.rollback_to(
+        sim.client("ecs"),
+        cluster=sim.env.ecs.cluster,
+        targets=before,
+        singletons=sim.env.ecs.singletons,
+        clock=sim.clock,
+    )
     assert result.succeeded
     assert sim.primary_task_definitions() == before
 
@@ -217,5 +237,10 @@ def test_events_are_reported_once_each(sim: Simulated) -> None:
 
 def test_missing_service_is_named(sim: Simulated) -> None:
     with pytest.raises(ecs.ServiceMissing, match="no-such-service"):
-        ecs.rollout(sim.client("ecs"), cluster=sim.env.ecs.cluster,
-                    services={"no-such-service": "adinsights/backend"}, image_tag=TAG, clock=sim.clock)
+        ecs.rollout(
+            sim.client("ecs"),
+            cluster=sim.env.ecs.cluster,
+            services={"no-such-service": "adinsights/backend"},
+            image_tag=TAG,
+            clock=sim.clock,
+        )

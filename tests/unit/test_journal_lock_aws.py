@@ -25,7 +25,9 @@ BUCKET = "ops-state"
 def s3() -> Iterator[Any]:
     with moto.mock_aws():
         client = boto3.client("s3", region_name="eu-west-1")
-        client.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        client.create_bucket(
+            Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+        )
         yield client
 
 
@@ -37,7 +39,10 @@ def test_journal_records_steps_and_survives_a_failure(s3: Any) -> None:
     with pytest.raises(RuntimeError), journal.step(record, "rollout"):
         raise RuntimeError("ECS said no")
     loaded = journal.load(record.run_id)
-    assert [(s.name, s.outcome) for s in loaded.steps] == [("preflight", "done"), ("rollout", "failed")]
+    assert [(s.name, s.outcome) for s in loaded.steps] == [
+        ("preflight", "done"),
+        ("rollout", "failed"),
+    ]
     assert loaded.steps[1].outputs["error"] == "ECS said no"
     assert loaded.steps[0].finished is not None and loaded.outcome == "running"
     journal.finish(loaded, "failed")
@@ -48,8 +53,13 @@ def test_journal_lists_newest_first_and_tolerates_new_fields(s3: Any) -> None:
     journal = Journal(s3, bucket=BUCKET, environment="staging")
     ids = []
     for n in range(3):
-        record = RunRecord(run_id=f"2026112{n}T000000Z-000{n}", environment="staging", kind="deploy",
-                           who="me", started="x")
+        record = RunRecord(
+            run_id=f"2026112{n}T000000Z-000{n}",
+            environment="staging",
+            kind="deploy",
+            who="me",
+            started="x",
+        )
         journal.save(record)
         ids.append(record.run_id)
     data = json.loads(journal.load(ids[0]).to_json())
@@ -62,10 +72,24 @@ def test_rollback_target_is_the_last_deploy_that_changed_something(s3: Any) -> N
     journal = Journal(s3, bucket=BUCKET, environment="staging")
     with pytest.raises(OpsError, match="no deploy to roll back"):
         deployed_before(journal)
-    ok = RunRecord(run_id="20261101T000000Z-0001", environment="staging", kind="deploy", who="me",
-                   started="x", outcome="succeeded", previous_revisions={"svc": "td:1"})
-    undone = RunRecord(run_id="20261102T000000Z-0002", environment="staging", kind="deploy", who="me",
-                       started="x", outcome="rolled-back", previous_revisions={"svc": "td:2"})
+    ok = RunRecord(
+        run_id="20261101T000000Z-0001",
+        environment="staging",
+        kind="deploy",
+        who="me",
+        started="x",
+        outcome="succeeded",
+        previous_revisions={"svc": "td:1"},
+    )
+    undone = RunRecord(
+        run_id="20261102T000000Z-0002",
+        environment="staging",
+        kind="deploy",
+        who="me",
+        started="x",
+        outcome="rolled-back",
+        previous_revisions={"svc": "td:2"},
+    )
     journal.save(ok)
     journal.save(undone)
     record, targets = deployed_before(journal)
@@ -74,13 +98,18 @@ def test_rollback_target_is_the_last_deploy_that_changed_something(s3: Any) -> N
 
 
 def test_lock_lets_exactly_one_run_in(s3: Any) -> None:
-    held = lock.acquire(s3, bucket=BUCKET, environment="prod", run_id="run-1", reason="deploy v1.4.0")
+    held = lock.acquire(
+        s3, bucket=BUCKET, environment="prod", run_id="run-1", reason="deploy v1.4.0"
+    )
     with pytest.raises(EnvironmentLocked) as raised:
         lock.acquire(s3, bucket=BUCKET, environment="prod", run_id="run-2", reason="deploy")
     assert raised.value.exit_code == EXIT_LOCKED
     assert "run-1" in str(raised.value) and "deploy v1.4.0" in str(raised.value)
     # The same run may take its lock again (resume); another run may not release it.
-    assert lock.acquire(s3, bucket=BUCKET, environment="prod", run_id="run-1", reason="resume").run_id == "run-1"
+    assert (
+        lock.acquire(s3, bucket=BUCKET, environment="prod", run_id="run-1", reason="resume").run_id
+        == "run-1"
+    )
     other = lock.Lock(**{**held.body(), "run_id": "run-2"})
     assert lock.release(s3, bucket=BUCKET, lock=other) is False
     assert lock.read(s3, bucket=BUCKET, environment="prod") is not None
@@ -100,7 +129,10 @@ def test_expired_lock_is_taken_over_and_force_unlock_says_what_it_removed(s3: An
 def test_clients_are_made_once_with_hooks_and_can_be_injected() -> None:
     seen: list[str] = []
     with moto.mock_aws():
-        aws = Aws(region="eu-west-1", hooks=(("before-call.sts", lambda model, **_: seen.append(model.name)),))
+        aws = Aws(
+            region="eu-west-1",
+            hooks=(("before-call.sts", lambda model, **_: seen.append(model.name)),),
+        )
         assert aws.client("sts") is aws.client("sts")
         aws.sts().get_caller_identity()
         assert seen == ["GetCallerIdentity"]
@@ -111,9 +143,16 @@ def test_clients_are_made_once_with_hooks_and_can_be_injected() -> None:
 
 @pytest.mark.parametrize(
     ("operation", "mutating"),
-    [("UpdateService", True), ("RegisterTaskDefinition", True), ("RunTask", True), ("PutObject", True),
-     ("DescribeServices", False), ("ListTasks", False), ("GetCallerIdentity", False),
-     ("BatchGetImage", False)],
+    [
+        ("UpdateService", True),
+        ("RegisterTaskDefinition", True),
+        ("RunTask", True),
+        ("PutObject", True),
+        ("DescribeServices", False),
+        ("ListTasks", False),
+        ("GetCallerIdentity", False),
+        ("BatchGetImage", False),
+    ],
 )
 def test_mutating_operations(operation: str, mutating: bool) -> None:
     assert is_mutating(operation) is mutating
@@ -125,10 +164,19 @@ def test_importing_the_package_and_listing_tasks_do_not_load_boto3() -> None:
         "heavy = [m for m in ('boto3', 'botocore', 'moto') if m in sys.modules];"
         "print(','.join(heavy))"
     )
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
     assert done.stdout.strip() == ""
-    listed = subprocess.run([sys.executable, "-X", "importtime", "-m", "invoke", "--list"], cwd=ROOT,
-                            capture_output=True, text=True, check=True)
-    imported = {line.rsplit("|", 1)[-1].strip() for line in listed.stderr.splitlines() if "|" in line}
+    listed = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "invoke", "--list"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    imported = {
+        line.rsplit("|", 1)[-1].strip() for line in listed.stderr.splitlines() if "|" in line
+    }
     assert not imported & {"boto3", "botocore", "moto"}
     assert "deploy" in listed.stdout and "rollback" in listed.stdout

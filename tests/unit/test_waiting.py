@@ -19,16 +19,23 @@ def states(*values: str):  # type: ignore[no-untyped-def]
 
 def test_returns_the_state_that_succeeded() -> None:
     clock = FakeClock()
-    got = wait_until(states("a", "b", "done"), what="x", success=lambda s: s == "done", timeout=60,
-                     clock=clock)
+    got = wait_until(
+        states("a", "b", "done"), what="x", success=lambda s: s == "done", timeout=60, clock=clock
+    )
     assert got == "done" and len(clock.slept) == 2
 
 
 def test_failure_predicate_stops_at_once() -> None:
     clock = FakeClock()
     with pytest.raises(WaitFailed) as raised:
-        wait_until(states("a", "broken", "done"), what="thing", success=lambda s: s == "done",
-                   failure=lambda s: "it broke" if s == "broken" else None, timeout=60, clock=clock)
+        wait_until(
+            states("a", "broken", "done"),
+            what="thing",
+            success=lambda s: s == "done",
+            failure=lambda s: "it broke" if s == "broken" else None,
+            timeout=60,
+            clock=clock,
+        )
     assert raised.value.reason == "it broke" and raised.value.last_state == "broken"
 
 
@@ -37,8 +44,14 @@ def test_timeout_carries_the_last_state_and_never_oversleeps() -> None:
     start = clock.monotonic()
     counter = iter(range(1000))
     with pytest.raises(WaitTimedOut) as raised:
-        wait_until(lambda: next(counter), what="forever", success=lambda s: False, timeout=30,
-                   backoff=Backoff(initial=7, factor=2, maximum=100, jitter=0), clock=clock)
+        wait_until(
+            lambda: next(counter),
+            what="forever",
+            success=lambda s: False,
+            timeout=30,
+            backoff=Backoff(initial=7, factor=2, maximum=100, jitter=0),
+            clock=clock,
+        )
     assert raised.value.last_state == len(clock.slept)
     assert clock.monotonic() - start == pytest.approx(30)
     assert "forever" in str(raised.value)
@@ -53,8 +66,10 @@ def test_backoff_grows_to_its_cap_with_bounded_jitter() -> None:
 
 
 def client_error(code: str, status: int) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": "m"},
-                        "ResponseMetadata": {"HTTPStatusCode": status}}, "Op")
+    return ClientError(
+        {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        "Op",
+    )
 
 
 @pytest.mark.parametrize(
