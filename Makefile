@@ -4,12 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: sandbox test lint typecheck deploy-staging deploy-prod guard-image-tag bench clean
+.PHONY: sandbox test lint typecheck deploy-staging deploy-prod guard-image-tag dbt-build bench clean
 
 $(STAMP): setup.cfg pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,dbt]'
 	@touch $(STAMP)
 
 ## make sandbox: the whole deploy rehearsal against the embedded sandbox (no AWS account needed)
@@ -35,6 +35,10 @@ deploy-prod: guard-image-tag $(STAMP)
 
 guard-image-tag:
 	@if [ -z "$(IMAGE_TAG)" ]; then echo "deploy-prod needs IMAGE_TAG=vX.Y.Z (a tagged release)" >&2; exit 2; fi
+
+## make dbt-build: the runbook's dbt build (ENV=staging; the sandbox by default)
+dbt-build: $(STAMP)
+	$(BIN)/inv dbt.build --env $(or $(ENV),sandbox)
 
 bench: $(STAMP)
 	$(BIN)/python bench/rollout_parallel.py

@@ -6,7 +6,7 @@ Each runbook section is its own module under runbooks/; this file only composes 
 
 from invoke import Collection
 
-from runbooks import deploy, ecs, environments, rollback, sandbox
+from runbooks import airbyte, airbyte_host, dbt, deploy, ecs, environments, rollback, sandbox
 
 ns = Collection()
 ns.add_collection(environments.ns, name="env")
@@ -14,3 +14,6 @@ ns.add_collection(deploy.ns, name="deploy")
 ns.add_collection(rollback.ns, name="rollback")
 ns.add_collection(ecs.ns, name="ecs")
 ns.add_collection(sandbox.ns, name="sandbox")
+airbyte.ns.add_task(airbyte_host.host_check)
+ns.add_collection(airbyte.ns, name="airbyte")
+ns.add_collection(dbt.ns, name="dbt")

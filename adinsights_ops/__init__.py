@@ -19,8 +19,10 @@ from typing import TYPE_CHECKING
 __version__ = "0.1.0"
 
 _MODULES = (
+    "airbyte",
     "aws",
     "config",
+    "dbt",
     "ecs",
     "errors",
     "journal",
@@ -30,12 +32,25 @@ _MODULES = (
 )
 
 if TYPE_CHECKING:
-    from adinsights_ops import aws, config, ecs, errors, journal, pipeline, release, waiting
+    from adinsights_ops import (
+        airbyte,
+        aws,
+        config,
+        dbt,
+        ecs,
+        errors,
+        journal,
+        pipeline,
+        release,
+        waiting,
+    )
 
 __all__ = [
     "__version__",
+    "airbyte",
     "aws",
     "config",
+    "dbt",
     "ecs",
     "errors",
     "journal",

@@ -94,7 +94,35 @@ class DbtSettings:
     profiles_dir: str
     target: str
     artifacts_prefix: str = "dbt/"
+    artifacts_bucket: str | None = None
     build_timeout: float = 3600.0
+
+
+@attrs.frozen
+class ReleaseSettings:
+    """Release policy: where production's tags must have been deployed first, what deploys check."""
+
+    promotion_from: str | None = None  # production: the environment a tag must have succeeded in
+    validation_sync: bool = False  # data-state step: an Airbyte sync and a dbt build for validation
+    snapshot_required: bool = True  # a pre-deploy RDS snapshot; production always takes one
+    one_off_commands: tuple[str, ...] = (
+        "python manage.py migrate --noinput",
+        "python manage.py seed_roles",
+        "python manage.py enable_rls",
+    )
+    warm_command: str = "celery -A adinsights call analytics.tasks.sync_meta_metrics"
+    lock_ttl: float = 7200.0
+
+
+@attrs.frozen
+class Notifications:
+    """Where a release is announced. Secret ids only: values are read at run time, never printed."""
+
+    slack_webhook_secret: str | None = None
+    email_from: str | None = None
+    email_to: tuple[str, ...] = ()
+    activity_log: str | None = None
+    incident_log: str | None = None
 
 
 @attrs.frozen
@@ -120,6 +148,15 @@ class Environment:
     sample_tenant: str
     airbyte: AirbyteSettings | None = None
     dbt: DbtSettings | None = None
+    release: ReleaseSettings = ReleaseSettings()
+    notifications: Notifications = Notifications()
+
+    def path(self, value: str) -> Path:
+        """A path from the environments file: `~` and `{ops_home}` expanded, relative to the file."""
+        from adinsights_ops.sandbox import home
+
+        expanded = Path(value.replace("{ops_home}", str(home()))).expanduser()
+        return expanded if expanded.is_absolute() else Path(self.source).parent / expanded
 
     def repository_for(self, role: str) -> str:
         return self.repositories[self.ecs.services[role].image]
@@ -336,7 +373,41 @@ def _dbt(r: _Reader | None) -> DbtSettings | None:
         profiles_dir=r.text("profiles_dir"),
         target=r.text("target"),
         artifacts_prefix=r.opt_text("artifacts_prefix") or "dbt/",
+        artifacts_bucket=r.opt_text("artifacts_bucket"),
         build_timeout=r.number("build_timeout", 3600.0),
+    )
+    r.done()
+    return settings
+
+
+def _release(r: _Reader | None, name: str) -> ReleaseSettings:
+    defaults = ReleaseSettings()
+    if r is None:
+        return defaults
+    commands = r.strings("one_off_commands")
+    settings = ReleaseSettings(
+        promotion_from=r.opt_text("promotion_from"),
+        validation_sync=r.flag("validation_sync", False),
+        snapshot_required=r.flag("snapshot_required", True),
+        one_off_commands=commands or defaults.one_off_commands,
+        warm_command=r.opt_text("warm_command") or defaults.warm_command,
+        lock_ttl=r.number("lock_ttl", defaults.lock_ttl),
+    )
+    if settings.promotion_from == name:
+        raise ConfigError(r.source, r.key("promotion_from"), "another environment than this one")
+    r.done()
+    return settings
+
+
+def _notifications(r: _Reader | None) -> Notifications:
+    if r is None:
+        return Notifications()
+    settings = Notifications(
+        slack_webhook_secret=r.opt_text("slack_webhook_secret"),
+        email_from=r.opt_text("email_from"),
+        email_to=r.strings("email_to"),
+        activity_log=r.opt_text("activity_log"),
+        incident_log=r.opt_text("incident_log"),
     )
     r.done()
     return settings
@@ -373,6 +444,8 @@ def parse_environment(name: str, data: object, source: str) -> Environment:
         sample_tenant=health.text("sample_tenant"),
         airbyte=_airbyte(r.section("airbyte", required=False)),
         dbt=_dbt(r.section("dbt", required=False)),
+        release=_release(r.section("release", required=False), name),
+        notifications=_notifications(r.section("notifications", required=False)),
     )
     health.done()
     r.done()

@@ -37,6 +37,10 @@ def open_environment(
     from adinsights_ops import sandbox
 
     handle = sandbox.connect(env, scenario=scenario)
+    if scenario == "throttled":
+        from adinsights_ops.sandbox.faults import Throttler
+
+        hooks = (*hooks, ("before-send", Throttler(share=0.25)))
     try:
         aws = Aws(
             region=env.region,

@@ -10,6 +10,8 @@ DESCRIPTIONS = {
     "none": "everything works",
     "failing-rollout": "the backend's new revision keeps failing its tasks; ECS's circuit breaker trips",
     "failing-migration": "the one-off `manage.py migrate` exits 1 with a Django traceback in its log",
+    "failing-smoke": "after the rollout, /api/health/dbt/ answers 503 and /metrics/app is malformed",
+    "throttled": "a share of AWS calls is answered with ThrottlingException (retries must cope)",
 }
 
 
@@ -25,4 +27,7 @@ def scenario_for(name: str, env: Environment) -> Scenario:
         return Scenario(name=name, failing_services=frozenset({env.ecs.services["backend"].name}))
     if name == "failing-migration":
         return Scenario(name=name, failing_commands={"migrate": 1})
+    if name in ("failing-smoke", "throttled"):
+        # Not the scheduler's business: the app simulator and the client-side fault hook act.
+        return Scenario(name=name)
     raise UsageError(f"unknown sandbox scenario {name!r} (known: {', '.join(DESCRIPTIONS)})")

@@ -161,6 +161,9 @@ class SandboxServer(ThreadedMotoServer):
         with self._lock:
             self.scheduler.scenario = scenario
             self.scenario_name = name
+            app = getattr(self, "app_simulator", None)
+            if app is not None:
+                app.failing_smoke = name == "failing-smoke"
 
     def describe(self) -> dict[str, Any]:
         return {
