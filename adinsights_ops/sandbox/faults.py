@@ -7,12 +7,13 @@ to retry them, exactly as it would against a throttling AWS API.
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 from typing import Any
 
 MESSAGE = "Rate exceeded (sandbox scenario: throttled)"
-JSON_BODY = ('{"__type":"ThrottlingException","message":"%s"}' % MESSAGE).encode()
+JSON_BODY = json.dumps({"__type": "ThrottlingException", "message": MESSAGE}).encode()
 XML_BODY = (
     "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>"
     f"<Message>{MESSAGE}</Message></Error><RequestId>sandbox</RequestId></ErrorResponse>"
