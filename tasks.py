@@ -6,7 +6,21 @@ Each runbook section is its own module under runbooks/; this file only composes 
 
 from invoke import Collection
 
-from runbooks import airbyte, airbyte_host, dbt, deploy, ecs, environments, rollback, sandbox
+from runbooks import (
+    airbyte,
+    airbyte_host,
+    compose,
+    dbt,
+    deploy,
+    ecs,
+    environments,
+    kms,
+    rds,
+    release,
+    rollback,
+    sandbox,
+    secrets,
+)
 
 ns = Collection()
 ns.add_collection(environments.ns, name="env")
@@ -17,3 +31,8 @@ ns.add_collection(sandbox.ns, name="sandbox")
 airbyte.ns.add_task(airbyte_host.host_check)
 ns.add_collection(airbyte.ns, name="airbyte")
 ns.add_collection(dbt.ns, name="dbt")
+ns.add_collection(rds.ns, name="rds")
+ns.add_collection(kms.ns, name="kms")
+ns.add_collection(secrets.ns, name="secrets")
+ns.add_collection(release.ns, name="release")
+ns.add_collection(compose.ns, name="compose")

@@ -1,10 +1,12 @@
 """adinsights_ops: the ADinsights deployment runbook as typed, importable primitives.
 
-    from adinsights_ops import ecs, config, aws
+    from adinsights_ops import config, ecs
+    from adinsights_ops.aws import Aws
+
     env = config.load("staging")
-    clients = aws.Aws(region=env.region, profile=env.profile)
-    ecs.rollout(clients.ecs(), cluster=env.ecs.cluster, services=env.service_images(),
-                image_tag="release-1.4.0")
+    aws = Aws(region=env.region, profile=env.profile)
+    ecs.rollout(aws.ecs(), cluster=env.ecs.cluster, services=env.service_images(),
+                image_tag="release-1.4.0", singletons=env.ecs.singletons)
 
 Modules are imported on first use so that importing the package (and `inv --list`) stays fast and
 never loads boto3.
@@ -25,9 +27,15 @@ _MODULES = (
     "dbt",
     "ecs",
     "errors",
+    "health",
     "journal",
+    "kms",
+    "lock",
+    "notify",
     "pipeline",
+    "rds",
     "release",
+    "secrets",
     "waiting",
 )
 
@@ -39,9 +47,15 @@ if TYPE_CHECKING:
         dbt,
         ecs,
         errors,
+        health,
         journal,
+        kms,
+        lock,
+        notify,
         pipeline,
+        rds,
         release,
+        secrets,
         waiting,
     )
 
@@ -53,9 +67,15 @@ __all__ = [
     "dbt",
     "ecs",
     "errors",
+    "health",
     "journal",
+    "kms",
+    "lock",
+    "notify",
     "pipeline",
+    "rds",
     "release",
+    "secrets",
     "waiting",
 ]
 

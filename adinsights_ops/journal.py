@@ -96,7 +96,9 @@ class Journal:
     def key(self, run_id: str) -> str:
         return f"{PREFIX}/{self.environment}/{run_id}.json"
 
-    def start(self, kind: str, *, image_tag: str | None = None, run_id: str | None = None) -> RunRecord:
+    def start(
+        self, kind: str, *, image_tag: str | None = None, run_id: str | None = None
+    ) -> RunRecord:
         record = RunRecord(
             run_id=run_id or new_run_id(),
             environment=self.environment,

@@ -1,24 +1,33 @@
-"""The deploy runbook (section 5) as ordered, journaled steps built on the primitives.
+"""The deploy runbook (section 5) as ordered, journaled, resumable steps built on the primitives.
 
-Steps so far: preflight (tag rules, account, approval, images in ECR), register the new revisions,
-roll the four services out together. Each is journaled with its elapsed time and outputs; a failed
-rollout leaves every service on the revision it ran before, and the record says so.
+    preflight -> lock -> data-state -> infrastructure -> snapshot -> register -> one-off
+    -> rollout -> warm -> smoke -> announce
+
+Preflight's checks read only, so a refusal changes nothing. The lock is the first change. Every step
+is journaled (start, end, outcome, elapsed, outputs) as it happens, so a crashed run can be resumed
+from its first unfinished step. A failure after the new revisions are registered puts the app back
+on the revisions it ran before; the RDS snapshot is kept; the report says what state each service is
+in and what to run next.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
 
 import attrs
 
-from adinsights_ops import ecs
-from adinsights_ops.config import Environment
-from adinsights_ops.ecs_taskdefs import RevisionPlan
-from adinsights_ops.errors import AccountMismatch, NeedsHuman, OpsError, UsageError
-from adinsights_ops.journal import RunRecord
+from adinsights_ops import ecs, lock, preflight
+from adinsights_ops.deploy_steps import STEPS, DeployRun, Plan, app_state, plan_deploy, restore
+from adinsights_ops.errors import NeedsHuman, OpsError, UsageError
+from adinsights_ops.journal import RunRecord, new_run_id
 from adinsights_ops.opsenv import OpsEnv
-from adinsights_ops.release import ImageTag, check_branch_rule, parse_image_tag
+from adinsights_ops.release import ImageTag
+
+resolve_tag = preflight.resolve_tag
+FINAL = ("succeeded", "rolled-back", "failed")
+AFTER_REGISTER = ("one-off", "rollout", "warm", "smoke")
+
+__all__ = ["DeployReport", "Plan", "StepSummary", "deploy", "plan", "resolve_tag", "rollback"]
 
 
 @attrs.frozen
@@ -30,167 +39,189 @@ class StepSummary:
 
 
 @attrs.frozen
-class DeployPlan:
-    """What a deploy would do (the dry-run output)."""
-
-    environment: str
-    image: ImageTag
-    revisions: tuple[RevisionPlan, ...]
-
-
-@attrs.frozen
 class DeployReport:
+    """What a deploy did, and where things stand."""
+
     run_id: str
     environment: str
     image_tag: str
-    outcome: str
+    outcome: str  # succeeded | rolled-back | failed | needs-human
     steps: tuple[StepSummary, ...]
-    rollout: ecs.Rollout | None = None
+    services: dict[str, str] = attrs.field(factory=dict)  # service -> revision it runs now
+    snapshot: str | None = None
+    failed_step: str | None = None
     error: str = ""
+    details: tuple[str, ...] = ()
+    next_command: str = ""
+    rollout: ecs.Rollout | None = None
 
 
-class ImagesMissing(UsageError):
-    def __init__(self, tag: str, missing: list[str]) -> None:
-        super().__init__(f"image tag {tag} is not in ECR for: {', '.join(missing)}")
-        self.missing = missing
-
-
-def resolve_tag(env: Environment, image_tag: str | None) -> ImageTag:
-    """The tag to deploy, checked against the environment's branch rule. Reads nothing remote."""
-    given = image_tag or env.default_image_tag
-    if not given:
-        raise UsageError(
-            f"{env.name} needs an image tag: --image-tag vX.Y.Z"
-            + (" (or main-<gitsha>)" if env.branch_rule != "tags" else "")
-        )
-    tag = parse_image_tag(given)
-    check_branch_rule(env.name, env.branch_rule, tag)
-    return tag
-
-
-def check_images(ops: OpsEnv, tag: ImageTag) -> None:
-    """Every repository the services run has an image with this tag."""
-    ecr = ops.aws.client("ecr")
-    missing = []
-    for repository in sorted(set(ops.env.repositories.values())):
-        try:
-            ecr.describe_images(repositoryName=repository, imageIds=[{"imageTag": tag.ecr_tag}])
-        except (ecr.exceptions.ImageNotFoundException, ecr.exceptions.RepositoryNotFoundException):
-            missing.append(repository)
-    if missing:
-        raise ImagesMissing(tag.ecr_tag, missing)
-
-
-def check_account(ops: OpsEnv) -> None:
-    from adinsights_ops.aws import caller_account
-
-    actual = caller_account(ops.aws)
-    if actual != ops.env.account:
-        raise AccountMismatch(ops.name, ops.env.account, actual)
-
-
-def plan(ops: OpsEnv, tag: ImageTag) -> DeployPlan:
-    """Everything a deploy would change, read-only."""
-    revisions = ecs.plan_rollout(
-        ops.aws.ecs(),
-        cluster=ops.env.ecs.cluster,
-        services=ops.env.service_images(),
-        image_tag=tag.ecr_tag,
-    )
-    return DeployPlan(ops.name, tag, tuple(revisions))
+def plan(ops: OpsEnv, tag: ImageTag) -> Plan:
+    """Everything a deploy would do, read-only (the dry run)."""
+    return plan_deploy(ops, tag)
 
 
 def deploy(
     ops: OpsEnv,
     *,
-    image_tag: str | None,
-    approve: Callable[[], bool],
+    image_tag: str | None = None,
+    resume: str | None = None,
+    open_source: Callable[[str], OpsEnv] | None = None,
+    reason: str = "",
     on_event: ecs.OnEvent | None = None,
     on_step: Callable[[str], None] | None = None,
 ) -> DeployReport:
-    """Carry out the deploy steps; returns the report (raising only for usage errors before step 1).
+    """Carry out the deploy (or resume run `resume`); returns the report.
 
-    Failures after preflight come back as a report with outcome `rolled-back` or `needs-human`.
+    Raises only before anything changed: UsageError for a refused preflight, EnvironmentLocked when
+    another run holds the lock. Approval is the caller's business (it happens before this).
     """
-    tag = resolve_tag(ops.env, image_tag)
-    check_account(ops)
-    check_images(ops, tag)
-    if ops.env.approval_required and not approve():
-        raise UsageError(f"deploying to {ops.name} needs approval: refused")
     journal = ops.journal()
-    record = journal.start("deploy", image_tag=tag.ecr_tag)
-    client = ops.aws.ecs()
-    cluster = ops.env.ecs.cluster
+    if resume is not None:
+        record = journal.load(resume)
+        if record.kind != "deploy":
+            raise UsageError(f"run {resume} is a {record.kind}, not a deploy")
+        if record.outcome in FINAL:
+            raise UsageError(f"run {resume} already ended ({record.outcome}): nothing to resume")
+        tag = resolve_tag(ops.env, record.image_tag)
+        run_id = record.run_id
+    else:
+        tag = resolve_tag(ops.env, image_tag)
+        run_id = new_run_id()
+    checked = preflight.run(ops, tag, open_source=open_source)
+    held = lock.acquire(
+        ops.aws.s3(),
+        bucket=ops.env.state_bucket,
+        environment=ops.name,
+        run_id=run_id,
+        reason=reason or f"deploy {tag.ecr_tag}",
+        ttl=ops.env.release.lock_ttl,
+    )
+    if resume is None:
+        record = journal.start("deploy", image_tag=tag.ecr_tag, run_id=run_id)
+    else:
+        record.notes.append(f"resumed by {held.who}")
+        record.outcome = "running"
+    run = DeployRun(
+        ops=ops,
+        tag=tag,
+        record=record,
+        journal=journal,
+        lock=held,
+        checks=checked.checks,
+        on_event=on_event,
+    )
+    return _carry_out(run, on_step)
 
-    def begin(name: str) -> Any:
+
+def _carry_out(run: DeployRun, on_step: Callable[[str], None] | None) -> DeployReport:
+    journal, record = run.journal, run.record
+    for name, body in STEPS:
+        done = record.step(name)
+        if done is not None and done.outcome in ("done", "skipped"):
+            restore(run, name, done.outputs)
+            continue
         if on_step is not None:
             on_step(name)
-        return journal.step(record, name)
-
-    rollout: ecs.Rollout | None = None
-    try:
-        with begin("preflight") as step:
-            step.outputs.update(image_tag=tag.ecr_tag, account=ops.env.account)
-        with begin("register") as step:
-            plans = ecs.plan_rollout(
-                client, cluster=cluster, services=ops.env.service_images(), image_tag=tag.ecr_tag
-            )
-            record.previous_revisions = {p.service: p.current for p in plans}
-            targets = ecs.register_revisions(client, plans)
-            record.deployed_revisions = dict(targets)
-            step.outputs["revisions"] = {s: ecs.short_arn(a) for s, a in targets.items()}
-        with begin("rollout") as step:
-            rollout = ecs.deploy_revisions(
-                client,
-                cluster=cluster,
-                targets=targets,
-                previous=record.previous_revisions,
-                changes={p.service: p.changes for p in plans},
-                singletons=ops.env.ecs.singletons,
-                timeout=ops.env.ecs.rollout_timeout,
-                on_event=on_event,
-                clock=ops.clock,
-            )
-            step.outputs["services"] = _outcomes(rollout)
-    except ecs.RollbackFailed as exc:
-        return _failed(journal, record, "needs-human", exc, exc.rollout)
-    except ecs.RolloutFailed as exc:
-        return _failed(journal, record, "rolled-back", exc, exc.rollout)
-    except NeedsHuman as exc:
-        return _failed(journal, record, "needs-human", exc, None)
-    except OpsError as exc:
-        return _failed(journal, record, "failed", exc, None)
+        try:
+            with journal.step(record, name) as step:
+                outputs = body(run)
+                step.outputs.update(outputs)
+                if "skipped" in outputs:
+                    step.outcome = "skipped"
+        except (OpsError, KeyboardInterrupt) as exc:
+            return _failed(run, name, exc)
     journal.finish(record, "succeeded")
-    return _report(record, "succeeded", rollout)
+    return _report(run, "succeeded")
 
 
-def _outcomes(rollout: ecs.Rollout) -> dict[str, Mapping[str, str]]:
-    return {
-        o.service: {
-            "state": o.state,
-            "now": ecs.short_arn(o.now),
-            "previous": ecs.short_arn(o.previous),
-        }
-        for o in rollout.outcomes
-    }
+def _failed(run: DeployRun, step: str, exc: BaseException) -> DeployReport:
+    details = list(getattr(exc, "details", []))
+    result = getattr(exc, "result", None)  # a failed one-off task carries its log tail
+    if result is not None and getattr(result, "log_tail", None):
+        details += [f"log tail of {result.log_stream}:"] + [
+            f"  | {line}" for line in result.log_tail
+        ]
+    error = str(exc) or type(exc).__name__
+    outcome = "failed"
+    if isinstance(exc, ecs.RollbackFailed | NeedsHuman):
+        outcome = "needs-human"
+    elif isinstance(exc, ecs.RolloutFailed):
+        outcome = "rolled-back"
+        run.rollout = exc.rollout
+    elif step in AFTER_REGISTER:
+        outcome = _put_back(run)
+    run.record.notes.append(f"{step} failed: {error}")
+    run.journal.finish(run.record, outcome)
+    if outcome != "needs-human" and run.lock is not None:
+        lock.release(run.ops.aws.s3(), bucket=run.ops.env.state_bucket, lock=run.lock)
+    return _report(run, outcome, failed_step=step, error=error, details=tuple(details))
 
 
-def _failed(
-    journal: Any, record: RunRecord, outcome: str, exc: OpsError, rollout: ecs.Rollout | None
-) -> DeployReport:
-    record.notes.append(str(exc))
-    journal.finish(record, outcome)
-    return _report(record, outcome, rollout, error=str(exc))
+def _put_back(run: DeployRun) -> str:
+    """After a failure past registration: every service back on the revision it ran before."""
+    if not run.record.previous_revisions:
+        return "failed"
+    try:
+        run.rollout = ecs.rollback_to(
+            run.ops.aws.ecs(),
+            cluster=run.ops.env.ecs.cluster,
+            targets=run.record.previous_revisions,
+            singletons=run.ops.env.ecs.singletons,
+            timeout=run.ops.env.ecs.rollout_timeout,
+            on_event=run.on_event,
+            clock=run.ops.clock,
+        )
+    except OpsError as exc:
+        run.record.notes.append(f"rollback did not settle: {exc}")
+        return "needs-human"
+    return "rolled-back"
 
 
 def _report(
-    record: RunRecord, outcome: str, rollout: ecs.Rollout | None, error: str = ""
+    run: DeployRun,
+    outcome: str,
+    *,
+    failed_step: str | None = None,
+    error: str = "",
+    details: tuple[str, ...] = (),
 ) -> DeployReport:
+    record, env = run.record, run.ops.env
     steps = tuple(
-        StepSummary(s.name, s.outcome, s.elapsed, s.outputs.get("error", "")) for s in record.steps
+        StepSummary(
+            s.name,
+            s.outcome,
+            s.elapsed,
+            str(s.outputs.get("error") or s.outputs.get("skipped") or ""),
+        )
+        for s in record.steps
     )
+    try:
+        services = app_state(run)
+    except OpsError as exc:  # the report must come out even when AWS answers badly now
+        services = {"?": f"could not read the services: {exc}"}
+    nexts = {
+        "succeeded": "",
+        "rolled-back": f"fix what failed, then: inv deploy --env {env.name} --image-tag {run.tag.given}",
+        "failed": (f"fix what failed, then: inv deploy --env {env.name} --resume {record.run_id}"),
+        "needs-human": (
+            f"check `inv ecs.status --env {env.name}`; the lock is kept: "
+            f"`inv deploy.unlock --env {env.name} --force` once the services are sound"
+        ),
+    }
     return DeployReport(
-        record.run_id, record.environment, record.image_tag or "", outcome, steps, rollout, error
+        run_id=record.run_id,
+        environment=env.name,
+        image_tag=run.tag.ecr_tag,
+        outcome=outcome,
+        steps=steps,
+        services=services,
+        snapshot=run.snapshot_id,
+        failed_step=failed_step,
+        error=error,
+        details=details,
+        next_command=nexts[outcome],
+        rollout=run.rollout,
     )
 
 
@@ -220,7 +251,7 @@ def rollback(
                 on_event=on_event,
                 clock=ops.clock,
             )
-            step.outputs["services"] = _outcomes(result)
+            step.outputs["services"] = {o.service: ecs.short_arn(o.now) for o in result.outcomes}
     except NeedsHuman:
         journal.finish(record, "needs-human")
         raise

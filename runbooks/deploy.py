@@ -1,4 +1,4 @@
-"""Runbook section 5: `inv deploy --env E [--image-tag T] [--dry-run] [--yes]`."""
+"""Runbook section 5: `inv deploy --env E [--image-tag T] [--dry-run] [--yes] [--resume RUN_ID]`."""
 
 from __future__ import annotations
 
@@ -24,8 +24,10 @@ from runbooks.common import (
     help={
         "env": ENV_HELP,
         "image_tag": "vX.Y.Z (release) or main-<gitsha>; the sandbox defaults to its current release",
-        "dry_run": "print the plan (task-definition diffs) and change nothing",
+        "dry_run": "print the plan (diffs, commands, snapshot name, drift) and change nothing",
         "yes": "approve without the typed confirmation (production)",
+        "resume": "continue run RUN_ID from its first unfinished step",
+        "reason": "why (recorded with the lock and in the journal)",
         "json": JSON_HELP,
         "scenario": SCENARIO_HELP,
     },
@@ -37,33 +39,48 @@ def deploy(
     image_tag: str = "",
     dry_run: bool = False,
     yes: bool = False,
+    resume: str = "",
+    reason: str = "",
     json: bool = False,
     scenario: str = "",
 ) -> None:
-    """Deploy a release to an environment (runbook section 5)."""
+    """Deploy a release to an environment (runbook section 5), every step journaled."""
     from invoke.exceptions import Exit
 
     from adinsights_ops import config, pipeline
-    from adinsights_ops.errors import EXIT_FAILED, EXIT_NEEDS_HUMAN
+    from adinsights_ops.errors import EXIT_FAILED, EXIT_NEEDS_HUMAN, EXIT_USAGE, UsageError
     from adinsights_ops.loader import open_environment
 
     environment = config.load(env)
-    tag = pipeline.resolve_tag(environment, image_tag or None)
+    if resume and (image_tag or dry_run):
+        raise UsageError("--resume continues a run with its own tag: drop --image-tag/--dry-run")
+    tag = pipeline.resolve_tag(environment, image_tag or None) if not resume else None
     if environment.approval_required and not dry_run:
-        # Ask before anything is opened or called: a refusal changes nothing.
-        approved = confirm(environment.name, yes, f"deploy {tag.given}")
-        if not approved:
-            raise Exit("error: not confirmed; nothing was changed", 2)
-    with open_environment(environment, scenario=scenario or None) as ops:
+        # Asked before anything is opened or called: a refusal changes nothing.
+        what = f"deploy {tag.given}" if tag else f"resume run {resume}"
+        if not confirm(environment.name, yes, what):
+            raise Exit("error: not confirmed; nothing was changed", EXIT_USAGE)
+
+    def open_source(name: str) -> Any:
+        return stack.enter_context(open_environment(name))
+
+    from contextlib import ExitStack
+
+    with ExitStack() as stack, open_environment(environment, scenario=scenario or None) as ops:
         if dry_run:
+            assert tag is not None
             _print_plan(pipeline.plan(ops, tag), json)
             return
-        say(f"deploying {tag.ecr_tag} to {ops.name} ({ops.env.ecs.cluster})")
+        say(
+            f"deploying {tag.ecr_tag if tag else 'run ' + resume} to {ops.name} ({ops.env.ecs.cluster})"
+        )
         printer = ProgressPrinter()
         report = pipeline.deploy(
             ops,
-            image_tag=tag.given,
-            approve=lambda: True,
+            image_tag=tag.given if tag else None,
+            resume=resume or None,
+            reason=reason,
+            open_source=open_source,
             on_event=printer,
             on_step=lambda name: say(f"== {name}"),
         )
@@ -75,45 +92,139 @@ def deploy(
     if report.outcome == "succeeded":
         return
     code = EXIT_NEEDS_HUMAN if report.outcome == "needs-human" else EXIT_FAILED
-    raise Exit(f"error: deploy {report.outcome}: {report.error}", code)
+    raise Exit(f"error: deploy {report.outcome} at step {report.failed_step}: {report.error}", code)
 
 
 def _print_plan(plan: Any, as_json: bool) -> None:
     if as_json:
         print(to_json(plan))
         return
-    print(f"plan: deploy {plan.image.ecr_tag} to {plan.environment} (dry run: nothing changed)")
+    print(f"plan: deploy {plan.image.ecr_tag} to {plan.environment} (dry run: nothing was changed)")
+    print("  preflight:")
+    for check in plan.checks:
+        print(f"    ok  {check}")
+    print(f"  lock: {plan.lock}")
+    print(
+        "  data state: Airbyte "
+        + (
+            "drift to fix: " + "; ".join(plan.airbyte_drift)
+            if plan.airbyte_drift
+            else "connections match the manifests"
+        )
+        + ("; then a validation sync and a dbt build" if plan.data_validation else "")
+    )
+    print(f"  infrastructure: {plan.infrastructure}")
+    print(f"  snapshot: {plan.snapshot}")
+    print("  task definitions:")
     for rev in plan.revisions:
-        print(f"  {rev.service}: {short(rev.current)} -> new revision of {rev.family}")
+        print(f"    {rev.service}: {short(rev.current)} -> next revision of {rev.family}")
         for change in rev.changes or ():
-            print(f"      {change.field}: {change.old} -> {change.new}")
+            print(f"        {change.field}: {change.old} -> {change.new}")
         if not rev.changes:
-            print("      no change (already on this tag)")
+            print("        no change (already on this tag)")
+    print("  one-off tasks on the new backend revision:")
+    for command in plan.one_off_commands:
+        print(f"    {command}")
+    print(f"  warm: POST /api/dashboards/aggregate-snapshot/; {plan.warm_command}")
+    print("  smoke: /api/health/ /api/health/airbyte/ /api/health/dbt/ /api/timezone/ /metrics/app")
 
 
 def _print_report(report: Any) -> None:
     print(f"deploy {report.run_id} of {report.image_tag} to {report.environment}: {report.outcome}")
     for step in report.steps:
-        print(f"  {step.name:<10} {step.outcome:<8} {step.elapsed:6.1f}s  {step.detail}")
-    if report.rollout is not None:
-        for o in report.rollout.outcomes:
-            print(
-                f"  {o.service:<18} {o.state:<12} runs {short(o.now)}"
-                + (f"  ({o.reason})" if o.reason else "")
-            )
-    if report.outcome == "rolled-back":
+        print(f"  {step.name:<15} {step.outcome:<8} {step.elapsed:6.1f}s  {step.detail}")
+    if report.outcome != "succeeded":
+        print(f"failed at: {report.failed_step}: {report.error}")
+        for line in report.details:
+            print(f"  {line}")
+    print("services now:")
+    for service, revision in report.services.items():
+        print(f"  {service:<18} {revision}")
+    if report.snapshot:
         print(
-            f"every service is back on the revision it ran before; the journal has run {report.run_id}."
+            f"RDS snapshot: {report.snapshot}"
+            + (" (kept)" if report.outcome != "succeeded" else "")
         )
+    if report.next_command:
+        print(f"next: {report.next_command}")
+
+
+@task(help={"env": ENV_HELP, "json": JSON_HELP})
+@ops_task
+def lock_status(c: Context, env: str, json: bool = False) -> None:
+    """Who holds the environment's deploy lock, if anyone."""
+    from adinsights_ops import lock
+    from adinsights_ops.loader import open_environment
+
+    with open_environment(env) as ops:
+        held = lock.read(ops.aws.s3(), bucket=ops.env.state_bucket, environment=ops.name)
+    if json:
+        print(to_json(held.body() if held else None))
+        return
+    if held is None:
+        print(f"{env}: not locked")
+        return
+    state = "EXPIRED" if held.expired else "held"
+    print(f"{env}: {state} by {held.who} on {held.host}, run {held.run_id}, reason: {held.reason}")
+    print(f"  since {held.started}, expires {held.expires}")
+
+
+@task(
+    help={
+        "env": ENV_HELP,
+        "force": "required: removing someone's lock is deliberate",
+        "yes": "do not ask",
+    }
+)
+@ops_task
+def unlock(c: Context, env: str, force: bool = False, yes: bool = False) -> None:
+    """Remove the environment's deploy lock (after a crash); prints what it removed."""
+    import sys
+
+    from adinsights_ops import lock
+    from adinsights_ops.errors import UsageError
+    from adinsights_ops.loader import open_environment
+
+    if not force:
+        raise UsageError("unlock removes another run's lock: pass --force to mean it")
+    with open_environment(env) as ops:
+        held = lock.read(ops.aws.s3(), bucket=ops.env.state_bucket, environment=ops.name)
+        if held is None:
+            print(f"{env}: not locked; nothing removed")
+            return
         print(
-            f"next: read the events above, fix, then `inv deploy --env {report.environment}` again."
+            f"{env}: locked by {held.who}, run {held.run_id} ({held.reason}), since {held.started}"
         )
-    elif report.outcome == "needs-human":
+        if not yes:
+            if not sys.stdin.isatty():
+                raise UsageError("unlock asks before removing: pass --yes (not interactive)")
+            if input("Remove this lock? Type 'unlock': ").strip() != "unlock":
+                raise UsageError("not confirmed; the lock stays")
+        removed = lock.force_unlock(ops.aws.s3(), bucket=ops.env.state_bucket, environment=ops.name)
+    if removed is not None:
+        print(f"removed the lock of run {removed.run_id} held by {removed.who}")
+
+
+@task(help={"env": ENV_HELP, "limit": "how many runs", "json": JSON_HELP})
+@ops_task
+def status(c: Context, env: str, limit: int = 10, json: bool = False) -> None:
+    """The last runs in the environment's journal."""
+    from adinsights_ops.loader import open_environment
+
+    with open_environment(env) as ops:
+        runs = ops.journal().runs(limit=limit)
+    if json:
+        print(to_json(runs))
+        return
+    for r in runs:
+        last = r.steps[-1].name if r.steps else "-"
         print(
-            f"the rollback did not settle: check `inv ecs.status --env {report.environment}` "
-            "before anything else runs."
+            f"{r.run_id}  {r.kind:<11} {r.image_tag or '-':<16} {r.outcome:<12} last step {last:<14} {r.who}"
         )
 
 
 ns = Collection("deploy")
 ns.add_task(deploy, default=True)
+ns.add_task(lock_status)
+ns.add_task(unlock)
+ns.add_task(status)

@@ -18,4 +18,24 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 def simulators(env: Environment, server: Any) -> dict[str, WsgiApp]:
     """name -> WSGI app, mounted at /_sandbox/<name>/ on the sandbox server."""
     apps: dict[str, WsgiApp] = {}
+    from adinsights_ops.sandbox.app_sim import AppSimulator
+
+    # The ADinsights app's endpoints; kept on the server so that a scenario can flip
+    # `server.app_simulator.failing_smoke`.
+    app = AppSimulator(env, server=server)
+    if server is not None:
+        server.app_simulator = app
+    apps["app"] = app
+    if env.airbyte is not None:
+        from adinsights_ops.sandbox.airbyte_sim import AirbyteSimulator
+
+        # The client secret is read from the sandbox's Secrets Manager at each token request
+        # (the server is not seeded yet when this runs).
+        # Real Airbyte syncs take minutes; the rehearsal's take a second or two.
+        apps["airbyte"] = AirbyteSimulator.for_environment(
+            env, pending_seconds=0.3, job_seconds=1.0
+        )
+    from adinsights_ops.sandbox.slack_sim import SlackSimulator
+
+    apps["slack"] = SlackSimulator()
     return apps

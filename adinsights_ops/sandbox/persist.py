@@ -6,7 +6,8 @@ stops it writes down the state that the runbook's steps depend on, and the next 
 same environment replays it: the state bucket's objects (journal, locks, checkpoints), every
 task-definition revision in registration order (so ARNs come back identical), each service's
 revision, desired count and deployment configuration, and the ECR image tags. RDS snapshots, KMS
-rotations and the like are not replayed; `inv sandbox.reset` forgets everything.
+rotations, the KMS key and what is wrapped under it are not replayed (a new sandbox has a new key
+and new tenant DEKs); `inv sandbox.reset` forgets everything.
 """
 
 from __future__ import annotations
@@ -39,12 +40,18 @@ def path_for(env: Environment) -> Path:
     return home() / f"sandbox-{env.name}-state.json"
 
 
+# Wrapped under this sandbox's KMS key, which the next sandbox will not have: never carried over.
+NOT_CARRIED = ("sandbox/tenant-deks.json", "kms/")
+
+
 def capture(client: Any, env: Environment) -> dict[str, Any]:
     """Read what is worth keeping through the sandbox's own API."""
     s3, ecs, ecr = client("s3"), client("ecs"), client("ecr")
     objects = {}
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=env.state_bucket):
         for item in page.get("Contents", []):
+            if item["Key"].startswith(NOT_CARRIED):
+                continue
             body = s3.get_object(Bucket=env.state_bucket, Key=item["Key"])["Body"].read()
             objects[item["Key"]] = base64.b64encode(body).decode()
     revisions = []

@@ -132,6 +132,7 @@ class SandboxServer(ThreadedMotoServer):
             return session.client(service, endpoint_url=self.endpoint)  # type: ignore[call-overload]
 
         self.blueprint = seed(client, self.env)
+        self._point_webhook_here(client)
         with self._lock:
             self.scheduler.settle()
         remembered = persist.load(self.env) if self.remember else None
@@ -142,6 +143,18 @@ class SandboxServer(ThreadedMotoServer):
         with self._lock:
             self.calls.clear()
         self._client = client
+
+    def _point_webhook_here(self, client: Callable[[str], Any]) -> None:
+        """The blueprint's Slack webhook secret names this server's stand-in (keeping its sentinel)."""
+        from adinsights_ops.sandbox.blueprint_secrets import secret_value
+
+        secret_arn = self.blueprint.secret_arns.get("slack-webhook-url")
+        if secret_arn and "slack" in self.apps:
+            token = secret_value(self.env, "slack-webhook-url").rsplit("/", 1)[-1]
+            url = f"{self.endpoint}{CONTROL}/slack/services/{token}"
+            client("secretsmanager").put_secret_value(SecretId=secret_arn, SecretString=url)
+        if self.env.notifications.email_from:
+            client("ses").verify_email_identity(EmailAddress=self.env.notifications.email_from)
 
     def save(self) -> None:
         """Write down what the next sandbox of this environment should start from."""

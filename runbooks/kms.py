@@ -1,0 +1,118 @@
+"""The KMS key that wraps tenant DEKs: status, on-demand rotation, re-wrapping DEKs (runbook 3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from invoke import Collection, Context, task
+
+from runbooks.common import ENV_HELP, JSON_HELP, confirm, ops_task, say, to_json
+
+
+def _print_rotations(rotations: Any, limit: int = 5) -> None:
+    if not rotations:
+        print("  no rotations yet")
+    for r in rotations[:limit]:
+        when = r.date.strftime("%Y-%m-%d %H:%M:%S %Z") if r.date else "?"
+        print(f"  {when}  {r.kind}")
+
+
+@task(help={"env": ENV_HELP, "json": JSON_HELP})
+@ops_task
+def status(c: Context, env: str, json: bool = False) -> None:
+    """The key: enabled, automatic rotation on, last rotations. Exit 1 when it is not healthy."""
+    from invoke.exceptions import Exit
+
+    from adinsights_ops import kms
+    from adinsights_ops.loader import open_environment
+
+    with open_environment(env) as ops:
+        result = kms.status(ops.aws.client("kms"), key=ops.env.kms_key)
+    if json:
+        print(to_json(result))
+    else:
+        period = f" every {result.rotation_period_days} days" if result.rotation_period_days else ""
+        print(f"{result.key} -> {result.arn}")
+        print(
+            f"  state {result.state}; automatic rotation {'on' + period if result.rotation_enabled else 'OFF'}"
+        )
+        _print_rotations(result.rotations)
+    if not (result.enabled and result.rotation_enabled):
+        raise Exit("error: the key is not enabled with automatic rotation (runbook 3)", 1)
+
+
+@task(help={"env": ENV_HELP, "yes": "approve without the typed confirmation (production)"})
+@ops_task
+def rotate_key(c: Context, env: str, yes: bool = False) -> None:
+    """Rotate the key's material now (old material keeps decrypting); check automatic rotation."""
+    from invoke.exceptions import Exit
+
+    from adinsights_ops import config, kms
+    from adinsights_ops.loader import open_environment
+
+    environment = config.load(env)
+    if environment.approval_required and not confirm(environment.name, yes, "rotate the KMS key"):
+        raise Exit("error: not confirmed; nothing was changed", 2)
+    with open_environment(environment) as ops:
+        result = kms.rotate_key(ops.aws.client("kms"), key=ops.env.kms_key)
+    print(f"rotated {ops.env.kms_key} ({result.key_id}) on demand; rotations, newest first:")
+    _print_rotations(result.rotations)
+    if not result.automatic_rotation:
+        raise Exit(
+            f"error: automatic rotation of {ops.env.kms_key} is OFF: turn it on "
+            f"(aws kms enable-key-rotation --key-id {result.key_id})",
+            1,
+        )
+
+
+@task(
+    help={
+        "env": ENV_HELP,
+        "to_key": "key id, ARN or alias to wrap the DEKs under (may be the same key, after rotation)",
+        "deks_object": "S3 key, in the state bucket, of the wrapped DEKs (default <env>/tenant-deks.json)",
+        "json": JSON_HELP,
+    }
+)
+@ops_task
+def rewrap(c: Context, env: str, to_key: str, deks_object: str = "", json: bool = False) -> None:
+    """Re-wrap every tenant's DEK under another key, resumably (a re-run continues where it stopped)."""
+    from adinsights_ops import kms
+    from adinsights_ops.loader import open_environment
+
+    with open_environment(env) as ops:
+        bucket = ops.env.state_bucket
+        key = deks_object or f"{ops.name}/tenant-deks.json"
+        say(f"re-wrapping the DEKs in s3://{bucket}/{key} under {to_key}")
+
+        def progress(p: kms.RewrapProgress) -> None:
+            say(
+                f"  [{p.done}/{p.total}] {p.tenant}: {'already done' if p.skipped else 're-wrapped'}"
+            )
+
+        result = kms.rewrap_object(
+            ops.aws.client("kms"),
+            ops.aws.s3(),
+            bucket=bucket,
+            key=key,
+            to_key=to_key,
+            on_event=progress,
+        )
+    summary = {
+        "to_key": result.to_key,
+        "rewrapped": list(result.rewrapped),
+        "already_done": list(result.already_done),
+        "written": result.written,
+    }
+    if json:
+        print(to_json(summary))
+        return
+    print(
+        f"{len(result.rewrapped)} re-wrapped, {len(result.already_done)} already done, under "
+        f"{result.to_key}; "
+        + (f"written back to s3://{bucket}/{key}" if result.written else "nothing to write back")
+    )
+
+
+ns = Collection("kms")
+for t in (status, rotate_key, rewrap):
+    ns.add_task(t)
