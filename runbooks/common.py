@@ -149,3 +149,30 @@ class ProgressPrinter:
         if self._line_open:
             self.stream.write("\n")
             self._line_open = False
+
+
+def render_checks(report: Any, as_json: bool) -> None:
+    """Print a CheckReport as a table (or JSON) and exit 1 when any item failed."""
+    from invoke.exceptions import Exit
+
+    if as_json:
+        print(to_json(report))
+    else:
+        print(f"{report.title}: {report.environment}")
+        width = max((len(i.name) for i in report.items), default=10)
+        for item in report.items:
+            mark = {"pass": "pass", "fail": "FAIL", "not available": "n/a "}[item.status]
+            print(
+                f"  {mark}  {item.name:<{width}}  {item.evidence}"
+                + (f" ({item.detail})" if item.detail else "")
+            )
+        counts = report.counts()
+        print(
+            f"{counts['pass']} pass, {counts['fail']} fail, {counts['not available']} not available"
+        )
+    if not report.ok:
+        raise Exit(
+            f"error: {len(report.failures)} check(s) failed: "
+            + ", ".join(i.name for i in report.failures),
+            1,
+        )
