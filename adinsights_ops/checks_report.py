@@ -50,7 +50,7 @@ class CheckReport:
         return tuple(item for item in self.items if item.failed)
 
     def counts(self) -> dict[str, int]:
-        out = {PASS: 0, FAIL: 0, NOT_AVAILABLE: 0}
+        out: dict[str, int] = {PASS: 0, FAIL: 0, NOT_AVAILABLE: 0}
         for item in self.items:
             out[item.status] += 1
         return out
