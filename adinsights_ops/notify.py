@@ -282,6 +282,7 @@ def append_activity_log(
     line: str,
     run_id: str | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    heading: str = ACTIVITY_LOG_HEADING,
 ) -> ActivityLogEntry:
     """Append `- <UTC time> <line>` to a Markdown activity log, creating it with a heading if missing.
 
@@ -303,7 +304,7 @@ def append_activity_log(
     fresh = not target.exists() or target.stat().st_size == 0
     with target.open("a", encoding="utf-8") as handle:
         if fresh:
-            handle.write(ACTIVITY_LOG_HEADING)
+            handle.write(heading)
         elif not target.read_bytes().endswith(b"\n"):
             handle.write("\n")
         handle.write(entry + "\n")

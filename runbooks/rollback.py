@@ -1,12 +1,15 @@
-"""Runbook section 6: `inv rollback --env E [--to-run RUN_ID]`."""
+"""Runbook section 6: roll back the app, the database or the data; each writes the incident log."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from invoke import Collection, Context, task
 
 from runbooks.common import (
     ENV_HELP,
     JSON_HELP,
+    SCENARIO_HELP,
     ProgressPrinter,
     confirm,
     ops_task,
@@ -14,6 +17,36 @@ from runbooks.common import (
     short,
     to_json,
 )
+
+
+def _journaled(
+    ops: Any, kind: str, tag: str | None, what: str, source: str, target: str, body: Any
+) -> Any:
+    """Run `body()` as a journaled rollback with an incident-log entry, whatever the outcome."""
+    from adinsights_ops.errors import OpsError
+    from adinsights_ops.rollback import incident_entry
+
+    journal = ops.journal()
+    record = journal.start(kind, image_tag=tag)
+    record.notes.append(what)
+    outcome = "failed"
+    try:
+        with journal.step(record, kind) as step:
+            result = body()
+            step.outputs["result"] = (
+                str(getattr(result, "summary", lambda: "")() or "") if result else ""
+            )
+        outcome = "succeeded"
+        return result
+    except (OpsError, KeyboardInterrupt):
+        raise
+    finally:
+        journal.finish(record, outcome)
+        logged = incident_entry(
+            ops, record, what=what, source=source, target=target, outcome=outcome
+        )
+        if logged is not None:
+            say(f"incident log: {logged}")
 
 
 @task(
@@ -31,7 +64,9 @@ def rollback(c: Context, env: str, to_run: str = "", yes: bool = False, json: bo
     from invoke.exceptions import Exit
 
     from adinsights_ops import config, pipeline
+    from adinsights_ops.errors import OpsError
     from adinsights_ops.loader import open_environment
+    from adinsights_ops.rollback import incident_entry
 
     environment = config.load(env)
     if environment.approval_required and not confirm(environment.name, yes, "roll back"):
@@ -39,10 +74,36 @@ def rollback(c: Context, env: str, to_run: str = "", yes: bool = False, json: bo
     with open_environment(environment) as ops:
         printer = ProgressPrinter()
         say(f"rolling back {ops.name}")
-        record, result = pipeline.rollback(ops, to_run=to_run or None, on_event=printer)
+        try:
+            record, result = pipeline.rollback(ops, to_run=to_run or None, on_event=printer)
+        except OpsError as exc:
+            printer.close()
+            runs = ops.journal().runs(kind="rollback", limit=1)
+            if runs and runs[0].outcome != "succeeded":
+                incident_entry(
+                    ops,
+                    runs[0],
+                    what="app rollback",
+                    source="deployed revisions",
+                    target="previous revisions",
+                    outcome=runs[0].outcome,
+                )
+            raise exc
         printer.close()
+        source = ", ".join(short(a) for a in record.previous_revisions.values())
+        target = ", ".join(short(a) for a in record.deployed_revisions.values())
+        logged = incident_entry(
+            ops,
+            record,
+            what=f"app rollback ({record.notes[0]})",
+            source=source,
+            target=target,
+            outcome="succeeded",
+        )
     if json:
-        print(to_json({"run_id": record.run_id, "rollout": result}))
+        print(
+            to_json({"run_id": record.run_id, "rollout": result, "incident_log": str(logged or "")})
+        )
         return
     print(f"rollback {record.run_id} of {ops.name}: {record.notes[0] if record.notes else ''}")
     for o in result.outcomes:
@@ -56,5 +117,144 @@ def rollback(c: Context, env: str, to_run: str = "", yes: bool = False, json: bo
         print(f"  {o.service:<18} {state:<13} runs {short(o.now)} (was {short(o.previous)})")
 
 
+@task(
+    help={
+        "env": ENV_HELP,
+        "to_migration": "app:NNNN, e.g. analytics:0042 (runs migrate app NNNN)",
+        "restore_snapshot": "instead: restore this RDS snapshot and swap it in under the instance's name",
+        "yes": "do not ask (the data-loss window is still printed)",
+        "json": JSON_HELP,
+        "scenario": SCENARIO_HELP,
+    }
+)
+@ops_task
+def db(
+    c: Context,
+    env: str,
+    to_migration: str = "",
+    restore_snapshot: str = "",
+    yes: bool = False,
+    json: bool = False,
+    scenario: str = "",
+) -> None:
+    """Roll the database back: reversible migrations, or a snapshot restore (data-loss window shown)."""
+    import sys
+
+    from adinsights_ops import config, rds
+    from adinsights_ops import rollback as rb
+    from adinsights_ops.errors import UsageError
+    from adinsights_ops.loader import open_environment
+
+    if bool(to_migration) == bool(restore_snapshot):
+        raise UsageError("give exactly one of --to-migration app:NNNN or --restore-snapshot ID")
+    app, target = rb.parse_migration(to_migration) if to_migration else ("", "")
+    environment = config.load(env)
+    with open_environment(environment, scenario=scenario or None) as ops:
+        printer = ProgressPrinter()
+        if to_migration:
+            if environment.approval_required and not confirm(
+                env, yes, f"migrate {app} back to {target}"
+            ):
+                raise UsageError("not confirmed; nothing was changed")
+            done = _journaled(
+                ops,
+                "rollback-db",
+                None,
+                f"migrate {app} back to {target}",
+                "current schema",
+                f"{app}:{target}",
+                lambda: rb.migrate_back(ops, app=app, target=target, on_event=printer),
+            )
+            printer.close()
+            if json:
+                print(to_json(done))
+                return
+            print(f"{app} migrated back to {target} (exit {done.task.exit_code}); it undid:")
+            for line in done.plan.operations:
+                print(f"  {line}")
+            return
+        client = ops.aws.client("rds")
+        found = rds.find_snapshot(client, restore_snapshot)
+        if found is None:
+            raise UsageError(f"no RDS snapshot {restore_snapshot}")
+        window = rb.data_loss_window(found.created)
+        print(
+            f"restoring {found.id} (taken {found.created:%Y-%m-%d %H:%M} UTC) into {environment.rds_instance}"
+        )
+        print(
+            f"DATA LOSS: every write in the last {window} (since the snapshot) will not be in the database"
+        )
+        if not yes:
+            if not sys.stdin.isatty():
+                raise UsageError("a restore loses data: pass --yes after reading the window above")
+            if (
+                input(f"Type the instance name ({environment.rds_instance}) to restore: ").strip()
+                != environment.rds_instance
+            ):
+                raise UsageError("not confirmed; nothing was changed")
+        restored = _journaled(
+            ops,
+            "rollback-db",
+            None,
+            f"restore snapshot {found.id}",
+            environment.rds_instance,
+            found.id,
+            lambda: rds.restore(
+                client, snapshot_id=found.id, instance=environment.rds_instance, clock=ops.clock
+            ),
+        )
+    if json:
+        print(to_json(restored))
+        return
+    print(
+        f"{restored.instance} now holds {found.id}; the previous database is {restored.old_instance}"
+    )
+    print(f"data-loss window: {restored.data_loss_window}")
+
+
+@task(
+    help={
+        "env": ENV_HELP,
+        "tag": "the release whose Airbyte manifests and dbt models to go back to",
+        "repo": "git repository holding the tag (default: the one around environments.yaml)",
+        "json": JSON_HELP,
+    }
+)
+@ops_task
+def data(c: Context, env: str, tag: str, repo: str = "", json: bool = False) -> None:
+    """Airbyte manifests as of a release tag applied, and dbt rebuilt at that tag."""
+    from pathlib import Path
+
+    from adinsights_ops import config
+    from adinsights_ops import rollback as rb
+    from adinsights_ops.loader import open_environment
+    from adinsights_ops.release import parse_version
+
+    version = parse_version(tag)
+    environment = config.load(env)
+    where = Path(repo) if repo else Path(environment.source).resolve().parent
+    with open_environment(environment) as ops:
+        say(f"rolling data back to {version.given} from {where}")
+        done = _journaled(
+            ops,
+            "rollback-data",
+            version.ecr_tag,
+            f"data back to {version.given}",
+            "current",
+            version.given,
+            lambda: rb.data_back_to(ops, tag=version.given, repo=where),
+        )
+    if json:
+        print(to_json(done))
+        return
+    print(f"data rolled back to {done.tag}")
+    print(
+        "  Airbyte: " + ("; ".join(done.airbyte) if done.airbyte else "connections already matched")
+    )
+    print(f"  dbt: {done.dbt}")
+
+
 ns = Collection("rollback")
 ns.add_task(rollback, default=True)
+ns.add_task(db)
+ns.add_task(data)

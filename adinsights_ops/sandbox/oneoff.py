@@ -99,8 +99,38 @@ def _migrate(command: str, exit_code: int) -> list[str]:
     return list(_MIGRATE_OK if exit_code == 0 else _MIGRATE_FAILED)
 
 
+# The sandbox app's migration history (analytics): 0041 backfilled tenant ids with raw SQL and cannot
+# be undone, so a rollback to 0040 or earlier is one that `migrate --plan` shows as IRREVERSIBLE.
+_ANALYTICS = {
+    41: ("0041_backfill_tenant_ids", "Raw SQL operation -> IRREVERSIBLE"),
+    42: ("0042_campaign_daily_budget", "Undo Add field daily_budget to campaign"),
+    43: (
+        "0043_snapshot_index",
+        "Undo Create index snapshot_tenant_day_idx on field(s) tenant, day",
+    ),
+}
+
+
+def _migrate_plan(command: str, exit_code: int) -> list[str]:
+    """`manage.py migrate analytics 00NN --plan`: what unapplying down to 00NN would do."""
+    words = command.split()
+    target = next((w for w in words if w.isdigit() or w == "zero"), None)
+    if target is None or exit_code:
+        return _generic(command, exit_code)
+    floor = 0 if target == "zero" else int(target)
+    lines = ["Planned operations:"]
+    for number in sorted(_ANALYTICS, reverse=True):
+        if number > floor:
+            name, operation = _ANALYTICS[number]
+            lines += [f"analytics.{name}", f"    {operation}"]
+    if len(lines) == 1:
+        lines.append("  No planned migration operations.")
+    return lines
+
+
 # Matched in order against the command joined by spaces; the first substring found wins.
 _OUTPUTS: tuple[tuple[str, Callable[[str, int], list[str]]], ...] = (
+    ("--plan", _migrate_plan),
     ("manage.py migrate", _migrate),
     ("seed_roles", _table(_SEED_ROLES_OK)),
     ("enable_rls", _table(_ENABLE_RLS_OK)),

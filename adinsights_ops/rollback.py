@@ -1,0 +1,209 @@
+"""Runbook section 6: database and data rollbacks, and the incident log every rollback writes.
+
+App rollback (the services back on the previously deployed revisions) is `pipeline.rollback`.
+Here: `migrate app NNNN` as a one-off task (refused when Django's own plan marks a step
+IRREVERSIBLE), a snapshot restore (rds.restore, swap by rename), and a data rollback (Airbyte
+manifests and the dbt build as of a release tag).
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from adinsights_ops import ecs
+from adinsights_ops.errors import OpsError, UsageError
+from adinsights_ops.journal import RunRecord, who
+from adinsights_ops.opsenv import OpsEnv
+
+MIGRATION = re.compile(r"^(?P<app>[a-z_][a-z0-9_]*):(?P<target>\d{4}|zero)$")
+
+
+class IrreversibleMigration(OpsError):
+    """Unapplying down to the target would run an operation Django cannot undo."""
+
+    def __init__(self, target: str, steps: Sequence[str]) -> None:
+        super().__init__(
+            f"migrating back to {target} is not reversible ({'; '.join(steps)}): restore a snapshot "
+            "instead (inv rollback.db --restore-snapshot ID)"
+        )
+        self.steps = list(steps)
+
+
+@attrs.frozen
+class MigrationPlan:
+    app: str
+    target: str
+    operations: tuple[str, ...]
+    irreversible: tuple[str, ...]
+    log_stream: str | None
+
+
+@attrs.frozen
+class MigrationRollback:
+    plan: MigrationPlan
+    task: ecs.TaskResult
+
+
+def parse_migration(text: str) -> tuple[str, str]:
+    """`app:0042` -> ("app", "0042"); anything else is a usage error."""
+    found = MIGRATION.match(text.strip())
+    if not found:
+        raise UsageError(f"--to-migration expects app:NNNN (e.g. analytics:0042), got {text!r}")
+    return found["app"], found["target"]
+
+
+def one_off_network(ops: OpsEnv) -> dict[str, Any]:
+    """Network settings for one-off tasks: explicit in the config, or copied from a service."""
+    from adinsights_ops.ecs_tasks import network_configuration
+
+    net = ops.env.ecs.network
+    if net.from_service:
+        return ecs.network_from_service(
+            ops.aws.ecs(),
+            cluster=ops.env.ecs.cluster,
+            service=ops.env.ecs.services[net.from_service].name,
+        )
+    return network_configuration(net.subnets, net.security_groups, net.assign_public_ip)
+
+
+def backend_revision(ops: OpsEnv) -> str:
+    """The revision the backend service runs now (one-off commands run on it)."""
+    backend = ops.env.ecs.services["backend"].name
+    (state,) = ecs.status(ops.aws.ecs(), cluster=ops.env.ecs.cluster, services=[backend])
+    return state.primary.task_definition if state.primary else state.task_definition
+
+
+def _run(ops: OpsEnv, command: str, on_event: ecs.OnEvent | None) -> ecs.TaskResult:
+    return ecs.run_task(
+        ops.aws.ecs(),
+        cluster=ops.env.ecs.cluster,
+        task_definition=backend_revision(ops),
+        command=shlex.split(command),
+        network=one_off_network(ops),
+        container=ops.env.ecs.one_off_container,
+        timeout=ops.env.ecs.task_timeout,
+        logs=ops.aws.logs(),
+        on_event=on_event,
+        clock=ops.clock,
+    )
+
+
+def plan_migration(
+    ops: OpsEnv, *, app: str, target: str, on_event: ecs.OnEvent | None = None
+) -> MigrationPlan:
+    """Ask Django (`migrate app NNNN --plan`, a one-off task) what unapplying would do. Changes nothing."""
+    result = _run(ops, f"python manage.py migrate {app} {target} --plan", on_event)
+    operations = tuple(
+        line.strip() for line in result.log_tail if line.strip() and line != "Planned operations:"
+    )
+    irreversible, current = [], ""
+    for line in result.log_tail:
+        if not line.startswith(" "):
+            current = line.strip()
+        elif "IRREVERSIBLE" in line:
+            irreversible.append(f"{current}: {line.strip()}")
+    return MigrationPlan(app, target, operations, tuple(irreversible), result.log_stream)
+
+
+def migrate_back(
+    ops: OpsEnv, *, app: str, target: str, on_event: ecs.OnEvent | None = None
+) -> MigrationRollback:
+    """Unapply migrations down to `target`, refusing when the plan shows an irreversible step."""
+    plan = plan_migration(ops, app=app, target=target, on_event=on_event)
+    if plan.irreversible:
+        raise IrreversibleMigration(f"{app}:{target}", plan.irreversible)
+    task = _run(ops, f"python manage.py migrate {app} {target} --noinput", on_event)
+    return MigrationRollback(plan, task)
+
+
+def data_loss_window(snapshot_created: datetime, now: datetime | None = None) -> timedelta:
+    return (now or datetime.now(UTC)) - snapshot_created
+
+
+@attrs.frozen
+class DataRollback:
+    tag: str
+    airbyte: tuple[str, ...]
+    dbt: str
+
+
+def manifests_at(repo: Path, tag: str, folder: str) -> Path:
+    """The Airbyte manifests as they were at `tag`, copied out of git into a temp folder."""
+    listing = _git(repo, "ls-tree", "--name-only", f"{tag}:{folder}")
+    out = Path(tempfile.mkdtemp(prefix=f"airbyte-{tag}-"))
+    for name in listing.splitlines():
+        if name.endswith((".yaml", ".yml")):
+            (out / name).write_text(_git(repo, "show", f"{tag}:{folder}/{name}"))
+    return out
+
+
+def _git(repo: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise UsageError(
+            f"git {' '.join(args)} failed in {repo}: {done.stderr.strip().splitlines()[-1:]}"
+        )
+    return done.stdout
+
+
+def data_back_to(
+    ops: OpsEnv, *, tag: str, repo: Path, timeout: float | None = None
+) -> DataRollback:
+    """Airbyte connections as the manifests at `tag` say, and dbt rebuilt at `tag`."""
+    from adinsights_ops import airbyte, dbt
+
+    env = ops.env
+    fixed: tuple[str, ...] = ()
+    root = Path(_git(repo, "rev-parse", "--show-toplevel").strip())
+    if env.airbyte is not None:
+        folder = str(Path(airbyte.manifests_dir(env)).resolve().relative_to(root))
+        client = airbyte.client_for(ops)
+        drifts = airbyte.diff(
+            client, airbyte.load_manifests(manifests_at(repo, tag, folder)), env.airbyte.connections
+        )
+        if drifts:
+            airbyte.apply(client, drifts)
+        fixed = tuple(f"{d.connection}: {d.field}" for d in drifts)
+    summary = "no dbt project configured"
+    if env.dbt is not None:
+        project = env.path(env.dbt.project_dir).resolve().relative_to(root)
+        result = dbt.build_at(
+            tag,
+            repo_dir=repo,
+            project_subdir=project,
+            target=env.dbt.target,
+            profiles_dir=env.path(env.dbt.profiles_dir),
+            timeout=timeout or env.dbt.build_timeout,
+        )
+        summary = result.summary()
+    return DataRollback(tag, fixed, summary)
+
+
+def incident_entry(
+    ops: OpsEnv, record: RunRecord, *, what: str, source: str, target: str, outcome: str
+) -> Path | None:
+    """Append the rollback to the environment's operations (incident) log; the path, or None."""
+    from adinsights_ops import notify
+
+    path = ops.env.notifications.incident_log
+    if not path:
+        return None
+    line = (
+        f"rollback {record.run_id} on {ops.name} by {who()}: {what}; from {source} to {target}; "
+        f"outcome {outcome}"
+    )
+    entry = notify.append_activity_log(
+        ops.env.path(path), line=line, run_id=record.run_id, heading="# Operations and incident log\n\n"
+    )
+    return Path(entry.path)
