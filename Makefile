@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: sandbox test lint typecheck deploy-staging deploy-prod guard-image-tag dbt-build bench clean
+.PHONY: sandbox test lint typecheck deploy-staging deploy-prod guard-image-tag smoke migrate dbt-build bench clean
 
 $(STAMP): setup.cfg pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,13 @@ deploy-prod: guard-image-tag $(STAMP)
 
 guard-image-tag:
 	@if [ -z "$(IMAGE_TAG)" ]; then echo "deploy-prod needs IMAGE_TAG=vX.Y.Z (a tagged release)" >&2; exit 2; fi
+
+## make smoke / make migrate: the section-10 reference commands (ENV=staging; the sandbox by default)
+smoke: $(STAMP)
+	$(BIN)/inv deploy.smoke --env $(or $(ENV),sandbox)
+
+migrate: $(STAMP)
+	$(BIN)/inv ecs.run --env $(or $(ENV),sandbox) --command "python manage.py migrate --noinput"
 
 ## make dbt-build: the runbook's dbt build (ENV=staging; the sandbox by default)
 dbt-build: $(STAMP)

@@ -223,8 +223,53 @@ def status(c: Context, env: str, limit: int = 10, json: bool = False) -> None:
         )
 
 
+@task(
+    help={
+        "env": ENV_HELP,
+        "expect_version": "version /api/health/ must report (default: what runs)",
+        "json": JSON_HELP,
+        "scenario": SCENARIO_HELP,
+    }
+)
+@ops_task
+def smoke(
+    c: Context, env: str, expect_version: str = "", json: bool = False, scenario: str = ""
+) -> None:
+    """The smoke checks of section 5 on their own: health, Airbyte, dbt, timezone, metrics."""
+    from adinsights_ops import checks_report as cr
+    from adinsights_ops import ecs, health
+    from adinsights_ops.loader import open_environment
+    from runbooks.common import render_checks
+
+    with open_environment(env, scenario=scenario or None) as ops:
+        expected = expect_version
+        if not expected:
+            backend = ops.env.ecs.services["backend"].name
+            (state,) = ecs.status(ops.aws.ecs(), cluster=ops.env.ecs.cluster, services=[backend])
+            image = ops.aws.ecs().describe_task_definition(taskDefinition=state.task_definition)
+            expected = health.release_version(
+                image["taskDefinition"]["containerDefinitions"][0]["image"].rsplit(":", 1)[-1]
+            )
+        report = health.smoke(
+            None,
+            base_url=ops.health_base_url or ops.env.health_base_url,
+            expected_version=expected,
+            clock=ops.clock,
+        )
+    items = [
+        (cr.passed if check.ok else cr.failed)(
+            check.path,
+            f"GET {check.path}: {check.status} in {check.latency_ms:.0f} ms",
+            check.detail,
+        )
+        for check in report.checks
+    ]
+    render_checks(cr.report(f"smoke (expecting {expected})", env, items), json)
+
+
 ns = Collection("deploy")
 ns.add_task(deploy, default=True)
 ns.add_task(lock_status)
 ns.add_task(unlock)
 ns.add_task(status)
+ns.add_task(smoke)

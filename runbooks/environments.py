@@ -46,6 +46,51 @@ def show(c: Context, env: str, json: bool = False) -> None:
     print(f"  health {e.health_base_url}  sample tenant {e.sample_tenant}")
 
 
+@task(
+    help={
+        "env": ENV_HELP,
+        "image_tag": "the tag to check (default: the environment's default)",
+        "json": JSON_HELP,
+    }
+)
+@ops_task
+def check(c: Context, env: str, image_tag: str = "", json: bool = False) -> None:
+    """Would this tag be allowed here? The section-1 rules, each with why it passes or not."""
+    from contextlib import ExitStack
+
+    from adinsights_ops import checks_report as cr
+    from adinsights_ops import config, preflight
+    from adinsights_ops.errors import OpsError
+    from adinsights_ops.loader import open_environment
+    from runbooks.common import render_checks
+
+    environment = config.load(env)
+    items = []
+    rule = environment.branch_rule
+    try:
+        tag = preflight.resolve_tag(environment, image_tag or None)
+        items.append(
+            cr.passed("branch rule", f"rule {rule!r} allows {tag.given} ({tag.kind} build)")
+        )
+    except OpsError as exc:
+        items.append(cr.failed("branch rule", f"rule {rule!r}", str(exc)))
+        render_checks(cr.report("environment check", env, items), json)
+        return
+    with ExitStack() as stack, open_environment(environment) as ops:
+        source = lambda name: stack.enter_context(open_environment(name))  # noqa: E731
+        for name, probe in (
+            ("account", lambda: f"credentials are for {preflight.check_account(ops)}"),
+            ("images in ECR", lambda: "; ".join(preflight.check_images(ops, tag))),
+            ("promotion", lambda: preflight.check_promotion(ops, tag, source)),
+        ):
+            try:
+                items.append(cr.passed(name, probe()))
+            except OpsError as exc:
+                items.append(cr.failed(name, name, str(exc)))
+    render_checks(cr.report("environment check", env, items), json)
+
+
 ns = Collection("env")
 ns.add_task(list_, name="list")
 ns.add_task(show)
+ns.add_task(check)

@@ -239,3 +239,21 @@ def test_a_tool_that_only_speaks_boto3_sees_a_real_deployment(sandbox: SandboxPr
     ecs.get_waiter("services_stable").wait(
         cluster=cluster, services=[service], WaiterConfig={"Delay": 1, "MaxAttempts": 60}
     )
+
+
+def test_env_check_says_why_a_tag_passes_or_not(sandbox: SandboxProcess) -> None:
+    ok = inv("env.check", "--env", "sandbox", "--image-tag", "v1.3.0", "--json", env=sandbox.env)
+    assert ok.code == 0, ok.output
+    items = {i["name"]: i["status"] for i in json.loads(ok.stdout)["items"]}
+    assert items == {"branch rule": "pass", "account": "pass", "images in ECR": "pass", "promotion": "pass"}
+    missing = inv("env.check", "--env", "sandbox", "--image-tag", "v9.9.9", env=sandbox.env)
+    assert missing.code == 1 and "release-9.9.9 is not in ECR" in missing.stdout
+
+
+def test_smoke_task_and_its_failing_scenario(sandbox: SandboxProcess) -> None:
+    ok = inv("deploy.smoke", "--env", "sandbox", env=sandbox.env)
+    assert ok.code == 0, ok.output
+    bad = inv("deploy.smoke", "--env", "sandbox", "--scenario", "failing-smoke", "--json", env=sandbox.env)
+    assert bad.code == 1
+    failed = {i["name"] for i in json.loads(bad.stdout)["items"] if i["status"] == "fail"}
+    assert failed == {"/api/health/dbt/", "/metrics/app"}
