@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from adinsights_ops import ecs
+from adinsights_ops import ecs, oneoff
 from adinsights_ops.ecs_taskdefs import RevisionPlan
 from adinsights_ops.errors import OpsError
 from adinsights_ops.journal import Journal, RunRecord
@@ -310,16 +310,7 @@ def restore(run: DeployRun, name: str, outputs: Mapping[str, Any]) -> None:
 
 
 def _network(run: DeployRun) -> dict[str, Any]:
-    from adinsights_ops.ecs_tasks import network_configuration
-
-    net = run.ops.env.ecs.network
-    if net.from_service:
-        return ecs.network_from_service(
-            run.ops.aws.ecs(),
-            cluster=run.cluster,
-            service=run.ops.env.ecs.services[net.from_service].name,
-        )
-    return network_configuration(net.subnets, net.security_groups, net.assign_public_ip)
+    return oneoff.network(run.ops)
 
 
 def app_state(run: DeployRun) -> dict[str, str]:

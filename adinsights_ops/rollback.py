@@ -9,17 +9,15 @@ manifests and the dbt build as of a release tag).
 from __future__ import annotations
 
 import re
-import shlex
 import subprocess
 import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import attrs
 
-from adinsights_ops import ecs
+from adinsights_ops import ecs, oneoff
 from adinsights_ops.errors import OpsError, UsageError
 from adinsights_ops.journal import RunRecord, who
 from adinsights_ops.opsenv import OpsEnv
@@ -61,40 +59,8 @@ def parse_migration(text: str) -> tuple[str, str]:
     return found["app"], found["target"]
 
 
-def one_off_network(ops: OpsEnv) -> dict[str, Any]:
-    """Network settings for one-off tasks: explicit in the config, or copied from a service."""
-    from adinsights_ops.ecs_tasks import network_configuration
-
-    net = ops.env.ecs.network
-    if net.from_service:
-        return ecs.network_from_service(
-            ops.aws.ecs(),
-            cluster=ops.env.ecs.cluster,
-            service=ops.env.ecs.services[net.from_service].name,
-        )
-    return network_configuration(net.subnets, net.security_groups, net.assign_public_ip)
-
-
-def backend_revision(ops: OpsEnv) -> str:
-    """The revision the backend service runs now (one-off commands run on it)."""
-    backend = ops.env.ecs.services["backend"].name
-    (state,) = ecs.status(ops.aws.ecs(), cluster=ops.env.ecs.cluster, services=[backend])
-    return state.primary.task_definition if state.primary else state.task_definition
-
-
 def _run(ops: OpsEnv, command: str, on_event: ecs.OnEvent | None) -> ecs.TaskResult:
-    return ecs.run_task(
-        ops.aws.ecs(),
-        cluster=ops.env.ecs.cluster,
-        task_definition=backend_revision(ops),
-        command=shlex.split(command),
-        network=one_off_network(ops),
-        container=ops.env.ecs.one_off_container,
-        timeout=ops.env.ecs.task_timeout,
-        logs=ops.aws.logs(),
-        on_event=on_event,
-        clock=ops.clock,
-    )
+    return oneoff.run(ops, command, on_event=on_event)
 
 
 def plan_migration(
@@ -204,6 +170,9 @@ def incident_entry(
         f"outcome {outcome}"
     )
     entry = notify.append_activity_log(
-        ops.env.path(path), line=line, run_id=record.run_id, heading="# Operations and incident log\n\n"
+        ops.env.path(path),
+        line=line,
+        run_id=record.run_id,
+        heading="# Operations and incident log\n\n",
     )
     return Path(entry.path)

@@ -70,20 +70,6 @@ def status(c: Context, env: str, json: bool = False) -> None:
         )
 
 
-def one_off_network(ops: OpsEnv) -> dict[str, Any]:
-    from adinsights_ops import ecs
-    from adinsights_ops.ecs_tasks import network_configuration
-
-    net = ops.env.ecs.network
-    if net.from_service:
-        return ecs.network_from_service(
-            ops.aws.ecs(),
-            cluster=ops.env.ecs.cluster,
-            service=ops.env.ecs.services[net.from_service].name,
-        )
-    return network_configuration(net.subnets, net.security_groups, net.assign_public_ip)
-
-
 def one_off_task_definition(ops: OpsEnv) -> str:
     """The one-off family's revision a service runs now (not merely the newest registered one)."""
     from adinsights_ops import ecs
@@ -120,7 +106,7 @@ def run(
     """Run a one-off command as a Fargate task; print its exit code and log tail."""
     import shlex
 
-    from adinsights_ops import ecs
+    from adinsights_ops import ecs, oneoff
     from adinsights_ops.errors import UsageError
     from adinsights_ops.loader import open_environment
 
@@ -137,7 +123,7 @@ def run(
                 cluster=ops.env.ecs.cluster,
                 task_definition=td,
                 command=argv,
-                network=one_off_network(ops),
+                network=oneoff.network(ops),
                 container=ops.env.ecs.one_off_container,
                 timeout=timeout or ops.env.ecs.task_timeout,
                 logs=ops.aws.logs(),
