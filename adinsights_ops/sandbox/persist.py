@@ -18,20 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from adinsights_ops.config import Environment
-
-REGISTER_KEYS = (
-    "family",
-    "taskRoleArn",
-    "executionRoleArn",
-    "networkMode",
-    "containerDefinitions",
-    "volumes",
-    "placementConstraints",
-    "requiresCompatibilities",
-    "cpu",
-    "memory",
-    "runtimePlatform",
-)
+from adinsights_ops.ecs_taskdefs import REGISTER_KEYS
 
 
 def path_for(env: Environment) -> Path:

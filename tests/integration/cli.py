@@ -55,6 +55,32 @@ def inv(*args: str, env: dict[str, str], timeout: float = 120, stdin: str | None
     return Result(done.returncode, done.stdout, done.stderr)
 
 
+def production_environments(path: Path, *, state_bucket: str, staging: str = "template") -> Path:
+    """environments.yaml with production filled in to point at the sandbox's account and region.
+
+    Every check but the command's own can then pass, so a refusal is the command's doing. With
+    staging="sandbox-copy" the promotion source is a sandbox whose journal is empty.
+    """
+    import yaml
+
+    text = (
+        (ROOT / "environments.yaml").read_text().replace("<PRODUCTION_ACCOUNT_ID>", "123456789012")
+    )
+    data = yaml.safe_load(text)
+    prod = data["production"]
+    prod.update(region="eu-west-1", profile=None, state_bucket=state_bucket)
+    prod["images"]["registry"] = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+    prod["ecs"]["run_task_network"] = {"subnets": ["subnet-1"], "security_groups": ["sg-1"]}
+    prod["health"] = {"base_url": "https://api.example.test", "sample_tenant": "pilot"}
+    prod["notifications"]["email_to"] = ["ops@example.test"]
+    prod["dbt"]["artifacts_bucket"] = "adinsights-prod-dbt-artifacts"
+    prod.pop("airbyte")
+    if staging == "sandbox-copy":
+        data["staging"] = {**data["sandbox"]}
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
 class SandboxProcess:
     """`inv sandbox.up` in the background, and its control API."""
 

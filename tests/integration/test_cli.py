@@ -8,9 +8,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.integration.cli import ROOT, Result, SandboxProcess, base_env, inv
+from tests.integration.cli import (
+    ROOT,
+    Result,
+    SandboxProcess,
+    base_env,
+    inv,
+    production_environments,
+)
 
 pytestmark = pytest.mark.cli
 
@@ -112,22 +118,8 @@ def test_one_off_command_succeeds(sandbox: SandboxProcess) -> None:
 @pytest.fixture(scope="module")
 def production_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The production template filled in, so only the command's own checks can refuse."""
-    text = (ROOT / "environments.yaml").read_text()
-    data = yaml.safe_load(re.sub(r"<PRODUCTION_ACCOUNT_ID>", "123456789012", text))
-    prod = data["production"]
-    prod.update(region="eu-west-1", profile=None, state_bucket="adinsights-prod-ops-state")
-    prod["images"]["registry"] = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
-    prod["ecs"]["run_task_network"] = {"subnets": ["subnet-1"], "security_groups": ["sg-1"]}
-    prod["health"] = {"base_url": "https://api.example.test", "sample_tenant": "pilot"}
-    prod["airbyte"].update(
-        url="https://airbyte.example.test",
-        client_id="ops",
-        connections={"meta_ads": "m", "google_ads": "g"},
-    )
-    prod["airbyte"].pop("ssh")
     path = tmp_path_factory.mktemp("envs") / "environments.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
+    return production_environments(path, state_bucket="adinsights-prod-ops-state")
 
 
 @pytest.mark.parametrize(
@@ -245,7 +237,12 @@ def test_env_check_says_why_a_tag_passes_or_not(sandbox: SandboxProcess) -> None
     ok = inv("env.check", "--env", "sandbox", "--image-tag", "v1.3.0", "--json", env=sandbox.env)
     assert ok.code == 0, ok.output
     items = {i["name"]: i["status"] for i in json.loads(ok.stdout)["items"]}
-    assert items == {"branch rule": "pass", "account": "pass", "images in ECR": "pass", "promotion": "pass"}
+    assert items == {
+        "branch rule": "pass",
+        "account": "pass",
+        "images in ECR": "pass",
+        "promotion": "pass",
+    }
     missing = inv("env.check", "--env", "sandbox", "--image-tag", "v9.9.9", env=sandbox.env)
     assert missing.code == 1 and "release-9.9.9 is not in ECR" in missing.stdout
 
@@ -253,7 +250,9 @@ def test_env_check_says_why_a_tag_passes_or_not(sandbox: SandboxProcess) -> None
 def test_smoke_task_and_its_failing_scenario(sandbox: SandboxProcess) -> None:
     ok = inv("deploy.smoke", "--env", "sandbox", env=sandbox.env)
     assert ok.code == 0, ok.output
-    bad = inv("deploy.smoke", "--env", "sandbox", "--scenario", "failing-smoke", "--json", env=sandbox.env)
+    bad = inv(
+        "deploy.smoke", "--env", "sandbox", "--scenario", "failing-smoke", "--json", env=sandbox.env
+    )
     assert bad.code == 1
     failed = {i["name"] for i in json.loads(bad.stdout)["items"] if i["status"] == "fail"}
     assert failed == {"/api/health/dbt/", "/metrics/app"}

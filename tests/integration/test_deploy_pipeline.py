@@ -19,7 +19,15 @@ import boto3
 import pytest
 import yaml
 
-from tests.integration.cli import INV, ROOT, Result, SandboxProcess, base_env, inv
+from tests.integration.cli import (
+    INV,
+    ROOT,
+    Result,
+    SandboxProcess,
+    base_env,
+    inv,
+    production_environments,
+)
 
 pytestmark = pytest.mark.cli
 SENTINEL = "SENTINEL-"
@@ -287,21 +295,11 @@ def test_dry_run_prints_the_plan_and_changes_nothing(
 
 
 def test_unpromoted_production_tag_is_refused(sandbox: SandboxProcess, tmp_path: Path) -> None:
-    text = (
-        (ROOT / "environments.yaml").read_text().replace("<PRODUCTION_ACCOUNT_ID>", "123456789012")
+    path = production_environments(
+        tmp_path / "environments.yaml",
+        state_bucket="adinsights-sandbox-ops-state",
+        staging="sandbox-copy",
     )
-    data = yaml.safe_load(text)
-    prod = data["production"]
-    prod.update(region="eu-west-1", profile=None, state_bucket="adinsights-sandbox-ops-state")
-    prod["images"]["registry"] = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
-    prod["ecs"]["run_task_network"] = {"subnets": ["subnet-1"], "security_groups": ["sg-1"]}
-    prod["health"] = {"base_url": "https://api.example.test", "sample_tenant": "pilot"}
-    prod["notifications"]["email_to"] = ["ops@example.test"]
-    prod.pop("airbyte")
-    prod["dbt"]["artifacts_bucket"] = "b"
-    data["staging"] = {**data["sandbox"]}  # a promotion source whose journal is empty
-    path = tmp_path / "environments.yaml"
-    path.write_text(yaml.safe_dump(data))
     env = base_env(
         sandbox.home,
         ADINSIGHTS_ENVIRONMENTS=str(path),
