@@ -7,6 +7,7 @@ Prints the median of several runs of each and their ratio. Target: <= 1.25x.
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import sys
