@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: sandbox test lint typecheck deploy-staging deploy-prod guard-image-tag smoke migrate dbt-build bench clean
+.PHONY: sandbox test lint typecheck deploy-staging deploy-prod guard-image-tag smoke migrate golive dbt-build bench clean
 
 $(STAMP): setup.cfg pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ smoke: $(STAMP)
 
 migrate: $(STAMP)
 	$(BIN)/inv ecs.run --env $(or $(ENV),sandbox) --command "python manage.py migrate --noinput"
+
+## make golive: the go-live checklist (ENV=production; the sandbox by default), saved as evidence
+golive: $(STAMP)
+	$(BIN)/inv golive --env $(or $(ENV),sandbox)
 
 ## make dbt-build: the runbook's dbt build (ENV=staging; the sandbox by default)
 dbt-build: $(STAMP)

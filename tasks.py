@@ -9,11 +9,14 @@ from invoke import Collection
 from runbooks import (
     airbyte,
     airbyte_host,
+    checks,
     compose,
+    cost,
     dbt,
     deploy,
     ecs,
     environments,
+    golive,
     kms,
     rds,
     release,
@@ -36,3 +39,6 @@ ns.add_collection(kms.ns, name="kms")
 ns.add_collection(secrets.ns, name="secrets")
 ns.add_collection(release.ns, name="release")
 ns.add_collection(compose.ns, name="compose")
+ns.add_collection(cost.ns, name="cost")
+ns.add_collection(checks.ns, name="checks")
+ns.add_collection(golive.ns, name="golive")

@@ -13,6 +13,7 @@ from typing import Any
 
 import attrs
 
+from adinsights_ops.cost_settings import CostSettings
 from adinsights_ops.errors import ConfigError
 
 DEFAULT_FILE = "environments.yaml"
@@ -150,6 +151,7 @@ class Environment:
     dbt: DbtSettings | None = None
     release: ReleaseSettings = ReleaseSettings()
     notifications: Notifications = Notifications()
+    cost: CostSettings | None = None
 
     def path(self, value: str) -> Path:
         """A path from the environments file: `~` and `{ops_home}` expanded, relative to the file."""
@@ -413,6 +415,28 @@ def _notifications(r: _Reader | None) -> Notifications:
     return settings
 
 
+def _cost(r: _Reader | None) -> CostSettings | None:
+    if r is None:
+        return None
+    defaults = CostSettings()
+    budget = r._get("monthly_budget", required=False)
+    if budget is not None and (
+        isinstance(budget, bool) or not isinstance(budget, int | float) or budget <= 0
+    ):
+        raise ConfigError(r.source, r.key("monthly_budget"), "expected a positive amount in USD")
+    settings = CostSettings(
+        monthly_budget=float(budget) if budget is not None else None,
+        budget_sns_topic=r.opt_text("budget_sns_topic"),
+        offhours_allowed=r.flag("offhours_allowed", True),
+        offhours_down=r.opt_text("offhours_down") or defaults.offhours_down,
+        offhours_up=r.opt_text("offhours_up") or defaults.offhours_up,
+        offhours_timezone=r.opt_text("offhours_timezone") or defaults.offhours_timezone,
+        rightsize_days=int(r.number("rightsize_days", defaults.rightsize_days)),
+    )
+    r.done()
+    return settings
+
+
 def parse_environment(name: str, data: object, source: str) -> Environment:
     """Validate one environment's mapping into an `Environment`."""
     r = _Reader(source, data, name)
@@ -446,6 +470,7 @@ def parse_environment(name: str, data: object, source: str) -> Environment:
         dbt=_dbt(r.section("dbt", required=False)),
         release=_release(r.section("release", required=False), name),
         notifications=_notifications(r.section("notifications", required=False)),
+        cost=_cost(r.section("cost", required=False)),
     )
     health.done()
     r.done()

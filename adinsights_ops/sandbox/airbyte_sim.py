@@ -188,6 +188,30 @@ class AirbyteSimulator:
                 raise KeyError(connection_id)
             return self._create(connection_id, job_type).job_id
 
+    def seed_history(
+        self, connection_id: str, finished_ago_seconds: float, *, fail: bool = False
+    ) -> int:
+        """A sync job that ended `finished_ago_seconds` ago (as Airbyte's hourly schedule leaves
+        behind), so that a fresh sandbox has sync history; its id."""
+        with self._lock:
+            if connection_id not in self._connections:
+                raise KeyError(connection_id)
+            job = _Job(
+                job_id=self._next_id,
+                connection_id=connection_id,
+                job_type="sync",
+                created=self.clock()
+                - finished_ago_seconds
+                - self.pending_seconds
+                - self.job_seconds,
+                pending=self.pending_seconds,
+                running=self.job_seconds,
+                fail=fail,
+            )
+            self._jobs[job.job_id] = job
+            self._next_id += 1
+            return job.job_id
+
     def force_status(self, job_id: int, status: str, seconds: float | None = None) -> None:
         """Report `status` for the job (for `seconds`, or for good); answers carry FAULT_HEADER."""
         with self._lock:

@@ -67,7 +67,12 @@ def deployment_configuration(env: Environment, role: str) -> dict[str, Any]:
 
 def _environment(env: Environment, role: str, buckets: Mapping[str, str]) -> list[dict[str, str]]:
     if role == "frontend":
-        values = {"ADINSIGHTS_ENVIRONMENT": env.name, "NGINX_PORT": "80"}
+        # The built frontend calls this API (go-live item 2 checks it points at the environment's).
+        values = {
+            "ADINSIGHTS_ENVIRONMENT": env.name,
+            "NGINX_PORT": "80",
+            "VITE_API_BASE_URL": env.health_base_url,
+        }
     else:
         values = {
             "ADINSIGHTS_ENVIRONMENT": env.name,

@@ -5,9 +5,10 @@ An embedded sandbox lives only as long as its command, yet an operator rehearses
 stops it writes down the state that the runbook's steps depend on, and the next one seeded for the
 same environment replays it: the state bucket's objects (journal, locks, checkpoints), every
 task-definition revision in registration order (so ARNs come back identical), each service's
-revision, desired count and deployment configuration, and the ECR image tags. RDS snapshots, KMS
-rotations, the KMS key and what is wrapped under it are not replayed (a new sandbox has a new key
-and new tenant DEKs); `inv sandbox.reset` forgets everything.
+revision, desired count and deployment configuration, the ECR image tags, and the tool's own SSM
+parameters (`/adinsights/<env>/ops/`). RDS snapshots, KMS rotations, the KMS key and what is
+wrapped under it are not replayed (a new sandbox has a new key and new tenant DEKs);
+`inv sandbox.reset` forgets everything.
 """
 
 from __future__ import annotations
@@ -72,7 +73,20 @@ def capture(client: Any, env: Environment) -> dict[str, Any]:
             for image in page["imageDetails"]:
                 for tag in image.get("imageTags", []):
                     images.setdefault(repository, {})[tag] = image["imageDigest"]
-    return {"objects": objects, "revisions": revisions, "services": services, "images": images}
+    parameters = {
+        p["Name"]: {"Value": p["Value"], "Type": p["Type"]}
+        for page in client("ssm")
+        .get_paginator("get_parameters_by_path")
+        .paginate(Path=f"/adinsights/{env.name}/ops/", Recursive=True)
+        for p in page["Parameters"]
+    }
+    return {
+        "objects": objects,
+        "revisions": revisions,
+        "services": services,
+        "images": images,
+        "parameters": parameters,
+    }
 
 
 def replay(client: Any, env: Environment, state: dict[str, Any]) -> None:
@@ -100,6 +114,10 @@ def replay(client: Any, env: Environment, state: dict[str, Any]) -> None:
             taskDefinition=service["taskDefinition"],
             desiredCount=service["desiredCount"],
             deploymentConfiguration=service["deploymentConfiguration"],
+        )
+    for name, parameter in state.get("parameters", {}).items():
+        client("ssm").put_parameter(
+            Name=name, Value=parameter["Value"], Type=parameter["Type"], Overwrite=True
         )
     for repository, tags in state.get("images", {}).items():
         known = {

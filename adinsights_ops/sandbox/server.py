@@ -133,6 +133,12 @@ class SandboxServer(ThreadedMotoServer):
 
         self.blueprint = seed(client, self.env)
         self._point_webhook_here(client)
+        from adinsights_ops.sandbox.blueprint_cost import seed_cost
+
+        self.cost_seed = seed_cost(client, self.env, endpoint=self.endpoint)
+        from adinsights_ops.sandbox.blueprint_observability import seed_observability
+
+        seed_observability(client, self.env, airbyte=self.apps.get("airbyte"))
         with self._lock:
             self.scheduler.settle()
         remembered = persist.load(self.env) if self.remember else None

@@ -43,7 +43,7 @@ def test_the_sandbox_passes_and_env_sample_lists_exactly_its_variables(sim: Simu
     result = run_audit(sim)
     assert result.findings == () and result.ok
     assert result.variables == tuple(sorted(secrets.read_env_sample(ENV_SAMPLE)))
-    assert len(result.variables) == 12
+    assert len(result.variables) == 13
     assert result.task_definitions == (
         "adinsights-sandbox-backend:1",
         "adinsights-sandbox-worker:1",
@@ -184,7 +184,7 @@ def test_the_task_passes_quietly_on_the_sandbox(
     monkeypatch.setattr("adinsights_ops.loader.open_environment", this_sandbox)
     secrets_tasks.audit(Context(), env="sandbox", env_sample=str(ENV_SAMPLE))
     out = capsys.readouterr()
-    assert out.out == "" and out.err.startswith("ok: 12 variables")
+    assert out.out == "" and out.err.startswith("ok: 13 variables")
 
 
 def test_a_scheduled_deletion_and_a_missing_key_are_findings(sim: Simulated) -> None:

@@ -1,0 +1,99 @@
+"""Runbook section 7, post-deployment checks: `inv checks.post-deploy --env E [--window 30m]`.
+
+Each part runs on its own too: checks.metrics, checks.airbyte, checks.dbt, checks.audit,
+checks.activity-log. Every one prints a table of items (pass / FAIL / n/a with their evidence), or
+JSON with --json, and exits 1 when an item failed. They only read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from invoke import Collection, Context, task
+
+from runbooks.common import ENV_HELP, JSON_HELP, ops_task, render_checks
+
+WINDOW_HELP = "how long after the deploy to compare with as long before it (30m, 1h, 1h30m)"
+
+
+def _run(env: str, check: Any, as_json: bool, **options: Any) -> None:
+    """Open the environment, run one check of adinsights_ops.postdeploy, render it."""
+    import logging
+
+    from adinsights_ops import config
+    from adinsights_ops.loader import open_environment
+
+    environment = config.load(env)
+    with open_environment(environment) as ops:
+        # An embedded sandbox's HTTP server logs moto's traceback for an API it lacks
+        # (CloudTrail LookupEvents); the check reports that itself, as "not available".
+        logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
+        result = check(ops, **options)
+    render_checks(result, as_json)
+
+
+def _window(window: str) -> float:
+    from adinsights_ops.postdeploy import parse_window
+
+    return parse_window(window)
+
+
+@task(name="post-deploy", help={"env": ENV_HELP, "window": WINDOW_HELP, "json": JSON_HELP})
+@ops_task
+def post_deploy(c: Context, env: str, window: str = "30m", json: bool = False) -> None:
+    """All post-deployment checks of runbook section 7; exit 1 when one failed."""
+    from adinsights_ops import postdeploy
+
+    _run(env, postdeploy.post_deploy, json, window=_window(window))
+
+
+@task(help={"env": ENV_HELP, "window": WINDOW_HELP, "json": JSON_HELP})
+@ops_task
+def metrics(c: Context, env: str, window: str = "30m", json: bool = False) -> None:
+    """ALB 5xx, p95 latency and Celery queue depth after the last deploy vs before it."""
+    from adinsights_ops import postdeploy
+
+    _run(env, postdeploy.check_metrics, json, window=_window(window))
+
+
+@task(help={"env": ENV_HELP, "json": JSON_HELP})
+@ops_task
+def airbyte(c: Context, env: str, json: bool = False) -> None:
+    """Each Airbyte connection synced successfully within the hour (plus grace)."""
+    from adinsights_ops import postdeploy
+
+    _run(env, postdeploy.check_airbyte, json)
+
+
+@task(help={"env": ENV_HELP, "json": JSON_HELP})
+@ops_task
+def dbt(c: Context, env: str, json: bool = False) -> None:
+    """dbt's run_results.json is recent and has no failed node."""
+    from adinsights_ops import postdeploy
+
+    _run(env, postdeploy.check_dbt, json)
+
+
+@task(
+    help={"env": ENV_HELP, "window": "how far back to read CloudTrail and logs", "json": JSON_HELP}
+)
+@ops_task
+def audit(c: Context, env: str, window: str = "30m", json: bool = False) -> None:
+    """Credential activity (CloudTrail), and no current secret value in the services' logs."""
+    from adinsights_ops import postdeploy
+
+    _run(env, postdeploy.check_audit, json, window=_window(window))
+
+
+@task(name="activity-log", help={"env": ENV_HELP, "json": JSON_HELP})
+@ops_task
+def activity_log(c: Context, env: str, json: bool = False) -> None:
+    """The newest succeeded deploy is recorded in the environment's activity log."""
+    from adinsights_ops import postdeploy
+
+    _run(env, postdeploy.check_activity_log, json)
+
+
+ns = Collection("checks")
+for t in (post_deploy, metrics, airbyte, dbt, audit, activity_log):
+    ns.add_task(t)
