@@ -17,6 +17,7 @@ from runbooks import (
     ecs,
     environments,
     golive,
+    infrastructure,
     kms,
     rds,
     release,
@@ -27,6 +28,7 @@ from runbooks import (
 
 ns = Collection()
 ns.add_collection(environments.ns, name="env")
+ns.add_collection(infrastructure.ns, name="infra")
 ns.add_collection(deploy.ns, name="deploy")
 ns.add_collection(rollback.ns, name="rollback")
 ns.add_collection(ecs.ns, name="ecs")

@@ -152,6 +152,7 @@ class Environment:
     release: ReleaseSettings = ReleaseSettings()
     notifications: Notifications = Notifications()
     cost: CostSettings | None = None
+    infra: Mapping[str, Any] = attrs.field(factory=dict)  # checked by infra_settings.check_mapping
 
     def path(self, value: str) -> Path:
         """A path from the environments file: `~` and `{ops_home}` expanded, relative to the file."""
@@ -437,6 +438,13 @@ def _cost(r: _Reader | None) -> CostSettings | None:
     return settings
 
 
+def _infra(r: _Reader, name: str) -> dict[str, Any]:
+    from adinsights_ops.infra_settings import check_mapping
+
+    r.seen.add("infra")
+    return check_mapping(r.data.get("infra"), source=r.source, key=f"{name}.infra")
+
+
 def parse_environment(name: str, data: object, source: str) -> Environment:
     """Validate one environment's mapping into an `Environment`."""
     r = _Reader(source, data, name)
@@ -471,6 +479,7 @@ def parse_environment(name: str, data: object, source: str) -> Environment:
         release=_release(r.section("release", required=False), name),
         notifications=_notifications(r.section("notifications", required=False)),
         cost=_cost(r.section("cost", required=False)),
+        infra=_infra(r, name),
     )
     health.done()
     r.done()

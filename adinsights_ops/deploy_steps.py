@@ -121,9 +121,20 @@ def data_state(run: DeployRun) -> Outputs:
 
 
 def infrastructure(run: DeployRun) -> Outputs:
-    # Infrastructure changes (CloudFormation / Terraform) plug in here when the environment
-    # configures an engine; none is configured yet, so the step says so and moves on.
-    return {"skipped": "no infrastructure engine configured for this environment"}
+    """Plan and apply the environment's infrastructure engine; skipped when none is configured."""
+    from adinsights_ops import infra
+
+    def approve(plan: infra.InfraPlan) -> bool:
+        # The deploy itself was approved (production: typed confirmation); the change set is shown
+        # and journaled before it is applied.
+        if run.on_event is not None:
+            run.on_event(ecs.Phase("infrastructure", plan.summary()))
+        return True
+
+    result = infra.plan_and_apply(run.ops, approve=approve)
+    if result.outcome == "declined":
+        raise StepFailed(f"infrastructure changes declined: {result.detail}")
+    return result.journal_outputs()
 
 
 def snapshot(run: DeployRun) -> Outputs:
@@ -375,6 +386,12 @@ def plan_deploy(ops: OpsEnv, tag: ImageTag) -> Plan:
         snapshot=snapshot_name(ops.name, tag),
         airbyte_drift=drift,
         data_validation=ops.env.release.validation_sync,
-        infrastructure="none configured",
+        infrastructure=_infra_plan(ops),
         lock=f"held by {held.who} (run {held.run_id})" if held else "free",
     )
+
+
+def _infra_plan(ops: OpsEnv) -> str:
+    from adinsights_ops import infra
+
+    return infra.describe(ops)

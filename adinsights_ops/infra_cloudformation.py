@@ -14,6 +14,7 @@ of the empty stack its own CREATE made); everything else it does is Describe*.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -274,14 +275,20 @@ class CloudFormationEngine:
             change_set_type=kind,
             created_stack=creates_stack,
         )
-        described = wait_until(
-            lambda: dict(self.cloudformation.describe_change_set(ChangeSetName=handle.arn)),
-            what=f"change set {name} of stack {self.stack_name}",
-            success=lambda d: d.get("Status") in CHANGE_SET_SETTLED,
-            timeout=self.change_set_timeout,
-            backoff=self.backoff,
-            clock=self.clock,
-        )
+        try:
+            described = wait_until(
+                lambda: dict(self.cloudformation.describe_change_set(ChangeSetName=handle.arn)),
+                what=f"change set {name} of stack {self.stack_name}",
+                success=lambda d: d.get("Status") in CHANGE_SET_SETTLED,
+                timeout=self.change_set_timeout,
+                backoff=self.backoff,
+                clock=self.clock,
+            )
+        except BaseException:
+            # Best effort: a change set still being made cannot be deleted yet; the error stands.
+            with contextlib.suppress(Exception):
+                self.discard(InfraPlan(ENGINE, self.stack_name, (), True, handle))
+            raise
         if described.get("Status") != "CREATE_COMPLETE":
             reason = str(described.get("StatusReason") or described.get("Status"))
             empty = InfraPlan(ENGINE, self.stack_name, (), True, handle)

@@ -41,7 +41,11 @@ def _progress(phase: Any) -> None:
 
 
 def _print_plan(plan: InfraPlan, environment: str) -> None:
-    print(f"infrastructure plan for {environment}: {plan.engine} {plan.target}")
+    kind = getattr(plan.handle, "change_set_type", "")
+    print(
+        f"infrastructure plan for {environment}: {plan.engine} {plan.target}"
+        + (f" ({kind} change set)" if kind else "")
+    )
     for change in plan.changes:
         print(f"  {'!' if change.destructive else ' '} {change.line()}")
     print(plan.summary())

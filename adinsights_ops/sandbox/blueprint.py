@@ -112,6 +112,9 @@ def seed(
     s3, kms = clients("s3"), clients("kms")
 
     network = seed_network(clients("ec2"), env)
+    from adinsights_ops.sandbox.blueprint_extras import seed_extras
+
+    seed_extras(clients, env, network)  # ALB with an HTTPS listener, Redis, VPC endpoints
     buckets = seed_buckets(s3, env)
     log_groups = seed_log_groups(clients("logs"), env)
     images = seed_images(clients("ecr"), env, (previous_tag, current_tag, main_tag))

@@ -74,6 +74,7 @@ def production_environments(path: Path, *, state_bucket: str, staging: str = "te
     prod["health"] = {"base_url": "https://api.example.test", "sample_tenant": "pilot"}
     prod["notifications"]["email_to"] = ["ops@example.test"]
     prod["dbt"]["artifacts_bucket"] = "adinsights-prod-dbt-artifacts"
+    prod["cost"]["monthly_budget"] = 5000
     prod.pop("airbyte")
     if staging == "sandbox-copy":
         data["staging"] = {**data["sandbox"]}

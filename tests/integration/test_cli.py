@@ -151,6 +151,7 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(
     sandbox.forget_calls()
     result = inv(*args, env=env)
     assert_one_line_usage_error(result)
+    assert "placeholder" not in result.stderr  # refused by the command's own checks, not the file
     assert sandbox.mutating_calls() == []
 
 

@@ -61,6 +61,9 @@ def fast(sandbox: SandboxProcess) -> dict[str, str]:
     data["sandbox"]["dbt"]["project_dir"] = str(ROOT / data["sandbox"]["dbt"]["project_dir"])
     data["sandbox"]["dbt"]["profiles_dir"] = str(ROOT / data["sandbox"]["dbt"]["profiles_dir"])
     data["sandbox"]["airbyte"]["manifests"] = str(ROOT / "infrastructure" / "airbyte")
+    data["sandbox"]["infra"]["template"] = str(
+        ROOT / "infrastructure" / "cloudformation" / "network-data.yaml"
+    )
     path = sandbox.home / "environments-fast.yaml"
     path.write_text(yaml.safe_dump(data))
     return {**sandbox.env, "ADINSIGHTS_ENVIRONMENTS": str(path)}
@@ -110,14 +113,14 @@ def test_the_whole_runbook_with_data_validation(sandbox: SandboxProcess) -> None
     assert report["outcome"] == "succeeded"
     assert [s["name"] for s in report["steps"]] == list(STEPS)
     outcomes = {s["name"]: s["outcome"] for s in report["steps"]}
-    assert outcomes["infrastructure"] == "skipped"
-    assert all(v == "done" for k, v in outcomes.items() if k != "infrastructure")
+    assert set(outcomes.values()) == {"done"}
     record = journal(sandbox, report["run_id"])
     assert record["outcome"] == "succeeded"
     steps = {s["name"]: s for s in record["steps"]}
     assert "pass" in steps["data-state"]["outputs"]["dbt"]  # dbt really built the sandbox project
     assert set(steps["data-state"]["outputs"]["airbyte_synced"]) == {"meta_ads", "google_ads"}
     assert steps["smoke"]["outputs"]["version"] == "v1.3.0"
+    assert "cloudformation" in json.dumps(steps["infrastructure"]["outputs"])
     assert steps["snapshot"]["outputs"]["snapshot"].startswith("pre-deploy-sandbox-release-1-3-0-")
     assert image_tags(sandbox.env) == {"release-1.3.0"}
     # The lock is released and the release is in the activity log.

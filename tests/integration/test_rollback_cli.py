@@ -38,6 +38,7 @@ def repo(sandbox: SandboxProcess, tmp_path_factory: pytest.TempPathFactory) -> P
     data = yaml.safe_load((ROOT / "environments.yaml").read_text())
     data["sandbox"]["dbt"].update(project_dir="dbt", profiles_dir="dbt")
     data["sandbox"]["release"]["validation_sync"] = False
+    data["sandbox"]["infra"] = {"engine": "none"}
     (root / "environments.yaml").write_text(yaml.safe_dump(data))
 
     def git(*args: str) -> None:

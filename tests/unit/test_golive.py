@@ -169,8 +169,9 @@ def test_the_frontend_must_call_this_environments_api(world: World) -> None:
     set_frontend_variable(world, "VITE_API_BASE_URL", "https://api.staging.example")
     item = gi.frontend(world.ops, golive.DEFAULTS)[0]
     assert item.status == "fail"
-    assert "VITE_API_BASE_URL=https://api.staging.example, expected http://127.0.0.1/sandbox-app" in (
-        item.evidence
+    assert (
+        "VITE_API_BASE_URL=https://api.staging.example, expected http://127.0.0.1/sandbox-app"
+        in (item.evidence)
     )
 
 
