@@ -41,7 +41,7 @@ def test_the_sandbox_defaults_to_the_cloudformation_template(sim: Simulated) -> 
 
 
 def test_other_environments_apply_nothing_until_configured(sim: Simulated) -> None:
-    staging = attrs.evolve(sim.env, name="staging", sandbox=False)
+    staging = attrs.evolve(sim.env, name="staging", sandbox=False, infra={})
     assert infra.for_environment(staging).engine == "none"
 
 

@@ -186,7 +186,8 @@ def test_a_template_change_shows_and_adds_the_new_resource(aws: Any, tmp_path: P
 def test_environment_name_is_given_when_the_template_declares_it(sim: Any) -> None:
     eng = infra.engine_for(sim.ops)
     assert isinstance(eng, CloudFormationEngine)
-    assert eng.parameters == {"EnvironmentName": "sandbox"}
+    # EnvironmentName comes from the template; CostCentre from environments.yaml's infra.parameters.
+    assert eng.parameters == {"EnvironmentName": "sandbox", "CostCentre": "analytics"}
     assert eng.tags == {"adinsights:environment": "sandbox"}
     assert "EnvironmentName" in template_parameters(TEMPLATE)
 
