@@ -125,7 +125,9 @@ def test_metrics_pass_on_a_steady_state(world: World) -> None:
     report = postdeploy.check_metrics(world.ops, now=world.now)
     items = by_name(report)
     assert [i.status for i in report.items] == ["pass", "pass", "pass"]
-    assert load_balancer(world.sim.env) in items["metrics: 5xx errors"].evidence
+    assert (
+        load_balancer(world.sim.env, world.client("elbv2")) in items["metrics: 5xx errors"].evidence
+    )
     latency = items["metrics: p95 latency"]
     assert "computed here from 30 one-minute samples" in latency.evidence
     assert "deploy " in latency.detail and "finished" in latency.detail
@@ -144,7 +146,7 @@ def test_metrics_fail_on_a_5xx_spike_a_slowdown_and_a_backlog_after_the_deploy(
     world: World,
 ) -> None:
     world.deployed(40)
-    lb = [{"Name": "LoadBalancer", "Value": load_balancer(world.sim.env)}]
+    lb = [{"Name": "LoadBalancer", "Value": load_balancer(world.sim.env, world.client("elbv2"))}]
     after = world.now.replace(second=30, microsecond=0) - timedelta(minutes=30)
     put(world, pm.ERRORS_5XX[1], lb, after, 40)
     for minute in range(12):
@@ -164,7 +166,7 @@ def test_metrics_fail_on_a_5xx_spike_a_slowdown_and_a_backlog_after_the_deploy(
 
 def test_before_the_deploy_does_not_count_as_after(world: World) -> None:
     world.deployed(40)
-    lb = [{"Name": "LoadBalancer", "Value": load_balancer(world.sim.env)}]
+    lb = [{"Name": "LoadBalancer", "Value": load_balancer(world.sim.env, world.client("elbv2"))}]
     before = world.now.replace(second=30, microsecond=0) - timedelta(minutes=55)
     put(world, pm.ERRORS_5XX[1], lb, before, 40)
     item = by_name(postdeploy.check_metrics(world.ops, now=world.now))["metrics: 5xx errors"]
@@ -355,7 +357,9 @@ def test_seeding_twice_changes_nothing(world: World) -> None:
     points = cloudwatch.get_metric_statistics(
         Namespace=pm.ALB,
         MetricName=pm.LATENCY,
-        Dimensions=[{"Name": "LoadBalancer", "Value": load_balancer(world.sim.env)}],
+        Dimensions=[
+            {"Name": "LoadBalancer", "Value": load_balancer(world.sim.env, world.client("elbv2"))}
+        ],
         StartTime=start,
         EndTime=end,
         Period=60,
@@ -365,7 +369,9 @@ def test_seeding_twice_changes_nothing(world: World) -> None:
     again = cloudwatch.get_metric_statistics(
         Namespace=pm.ALB,
         MetricName=pm.LATENCY,
-        Dimensions=[{"Name": "LoadBalancer", "Value": load_balancer(world.sim.env)}],
+        Dimensions=[
+            {"Name": "LoadBalancer", "Value": load_balancer(world.sim.env, world.client("elbv2"))}
+        ],
         StartTime=start,
         EndTime=end,
         Period=60,
@@ -394,13 +400,10 @@ def test_which_load_balancer_is_the_environments(dimension: str, matches: bool) 
 
 def test_the_blueprints_own_load_balancer_is_seeded_and_found(bare: World) -> None:
     elbv2 = bare.client("elbv2")
-    arn = elbv2.create_load_balancer(
-        Name="adinsights-sandbox-alb",
-        Subnets=list(bare.sim.blueprint.public_subnet_ids),
-        SecurityGroups=[bare.sim.blueprint.security_group_ids["alb"]],
-        Scheme="internet-facing",
-        Type="application",
-    )["LoadBalancers"][0]["LoadBalancerArn"]
+    # The blueprint creates the environment's ALB (blueprint_extras); the seeding must use its
+    # real LoadBalancer dimension, and the checks must find it.
+    (balancer,) = elbv2.describe_load_balancers(Names=["adinsights-sandbox-alb"])["LoadBalancers"]
+    arn = balancer["LoadBalancerArn"]
     dimension = arn.split(":loadbalancer/", 1)[1]
     assert dimension.startswith("app/adinsights-sandbox-alb/")
     seed_observability(bare.client, bare.sim.env, now=bare.now)
