@@ -38,8 +38,8 @@ from adinsights_ops.airbyte_manifests import (
     load_manifests,
     manifests_dir,
 )
-from adinsights_ops.errors import OpsError, WaitFailed, WaitTimedOut
-from adinsights_ops.waiting import SYSTEM_CLOCK, Backoff, Clock, Poll, wait_until
+from adinsights_ops.errors import OpsError, UsageError, WaitFailed, WaitTimedOut
+from adinsights_ops.waiting import SYSTEM_CLOCK, Backoff, Clock, Poll, check_timeout, wait_until
 
 __all__ = [
     "ACTIVE",
@@ -60,6 +60,7 @@ __all__ = [
     "SyncOutcome",
     "SyncTimedOut",
     "apply",
+    "check_connection_id",
     "client_for",
     "diff",
     "find_active_job",
@@ -76,6 +77,25 @@ SUCCEEDED = "succeeded"
 KNOWN = ACTIVE | FAILED | {SUCCEEDED}
 POLL_BACKOFF = Backoff(initial=2.0, factor=1.5, maximum=30.0)
 _START_ATTEMPTS = 3
+_CONNECTION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+
+
+def check_connection_id(connection_id: object, *, name: str = "") -> str:
+    """`connection_id` if it is a usable Airbyte connection id, else UsageError.
+
+    An empty id must never reach the API: listing jobs with an empty `connectionId` lists every
+    connection's jobs, so "" would adopt (or start) somebody else's sync.
+    """
+    label = f"connection {name!r}" if name else "connection id"
+    if not isinstance(connection_id, str) or not connection_id:
+        raise UsageError(f"{label} is empty: give the id of one connection (empty never means all)")
+    if not _CONNECTION_ID.fullmatch(connection_id):
+        raise UsageError(
+            f"{label} {connection_id!r} is not an Airbyte connection id "
+            "(letters, digits, '-' and '_' only, e.g. a UUID)"
+        )
+    return connection_id
+
 
 
 @attrs.frozen
@@ -287,6 +307,8 @@ def sync(
     adopted. Raises `SyncFailed` (with the job id) when it ends failed or cancelled, and
     `SyncTimedOut` at the deadline, after cancelling the job only if this call started it.
     """
+    timeout = check_timeout(timeout)
+    check_connection_id(connection_id)
     emit: OnEvent = on_event or (lambda _event: None)
     begin = clock.monotonic()
     first, adopted = _start_or_adopt(client, connection_id, adopt_running, emit)
@@ -373,8 +395,12 @@ def sync_all(
     """Sync several connections (name -> id) at once, one thread each; one outcome per connection.
 
     An `OpsError` of one sync is its outcome and does not stop the others; outcomes keep the order
-    of `connections`.
+    of `connections`. An empty connection id (or an invalid timeout) refuses the whole call before
+    any sync starts: an empty id never means "all".
     """
+    timeout = check_timeout(timeout)
+    for name, connection_id in connections.items():
+        check_connection_id(connection_id, name=name)
 
     def one(name: str, connection_id: str) -> SyncOutcome:
         try:

@@ -38,8 +38,8 @@ from adinsights_ops.ecs_views import (
     ServiceState,
     describe,
 )
-from adinsights_ops.errors import NeedsHuman, OpsError, WaitFailed, WaitTimedOut
-from adinsights_ops.waiting import SYSTEM_CLOCK, Backoff, Clock, Poll, wait_until
+from adinsights_ops.errors import NeedsHuman, OpsError, UsageError, WaitFailed, WaitTimedOut
+from adinsights_ops.waiting import SYSTEM_CLOCK, Backoff, Clock, Poll, check_timeout, wait_until
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
@@ -63,6 +63,7 @@ __all__ = [
     "ServiceState",
     "TaskFailed",
     "TaskResult",
+    "check_count",
     "deploy_revisions",
     "describe",
     "network_from_service",
@@ -80,6 +81,7 @@ __all__ = [
 
 DEFAULT_POLL = Backoff(initial=2.0, factor=1.25, maximum=10.0, jitter=0.2)
 SINGLETON_DEPLOYMENT = {"minimumHealthyPercent": 0, "maximumPercent": 100}
+MAX_COUNT = 1000  # ECS's own limit on tasks per service (a bigger number is a typo)
 
 
 @attrs.frozen
@@ -313,6 +315,9 @@ def deploy_revisions(
     `previous` (service -> revision) is what a failure returns to; it defaults to what the services
     run now, read before anything changes.
     """
+    timeout = check_timeout(timeout)
+    if rollback_timeout is not None:
+        rollback_timeout = check_timeout(rollback_timeout, name="rollback timeout")
     started = clock.monotonic()
     events: list[ServiceEvent] = []
 
@@ -486,6 +491,7 @@ def rollout(
     Returns the Rollout on success; raises RolloutFailed (all changed services back on their previous
     revision) or RollbackFailed (they could not be put back: exit 4).
     """
+    timeout = check_timeout(timeout)
     if on_event is not None:
         on_event(Phase("registering", f"{len(services)} task-definition revisions"))
     plans = plan_rollout(ecs, cluster=cluster, services=services, image_tag=image_tag)
@@ -516,6 +522,7 @@ def rollback_to(
     backoff: Backoff = DEFAULT_POLL,
 ) -> Rollout:
     """Put services back on the given revisions and wait; a failure here needs a human (exit 4)."""
+    timeout = check_timeout(timeout)
     try:
         return deploy_revisions(
             ecs,
@@ -534,6 +541,21 @@ def rollback_to(
         ) from exc
 
 
+def check_count(value: object, *, name: str = "--count") -> int:
+    """`value` as a desired task count: a whole number from 0 to 1000, or UsageError."""
+    if isinstance(value, bool):
+        count = None
+    elif isinstance(value, int):
+        count = value
+    elif isinstance(value, str) and value.isascii() and value.isdigit():
+        count = int(value)
+    else:
+        count = None
+    if count is None or not 0 <= count <= MAX_COUNT:
+        raise UsageError(f"{name} must be a whole number from 0 to {MAX_COUNT}, got {value!r}")
+    return count
+
+
 def scale(
     ecs: ECSClient,
     *,
@@ -542,13 +564,26 @@ def scale(
     desired: int,
     timeout: float = 600.0,
     wait: bool = True,
+    singletons: Collection[str] = (),
+    force: bool = False,
     on_event: OnEvent | None = None,
     clock: Clock = SYSTEM_CLOCK,
     backoff: Backoff = DEFAULT_POLL,
 ) -> ServiceState:
-    """Set a service's desired count and (by default) wait until that many tasks run."""
-    if desired < 0:
-        raise OpsError(f"desired count must be 0 or more, got {desired}")
+    """Set a service's desired count and (by default) wait until that many tasks run.
+
+    `desired` must be a whole number of 0 or more (a string of ASCII digits is accepted, as a
+    command line gives it). A service in `singletons` (celery-beat: two copies schedule every job
+    twice) is never scaled above 1 unless `force`. Everything is checked before any call.
+    """
+    desired = check_count(desired)
+    if wait:
+        timeout = check_timeout(timeout)
+    if desired > 1 and service in singletons and not force:
+        raise UsageError(
+            f"--count {desired}: {service} is a singleton (two copies would run every scheduled "
+            "job twice); it runs 0 or 1 copy, or pass --force if you really mean it"
+        )
     ecs.update_service(cluster=cluster, service=service, desiredCount=desired)
     if not wait:
         return describe(ecs, cluster=cluster, services=[service])[service]

@@ -12,7 +12,7 @@ import attrs
 
 from adinsights_ops.ecs_views import OnEvent, Phase, Progress
 from adinsights_ops.errors import OpsError, WaitTimedOut
-from adinsights_ops.waiting import SYSTEM_CLOCK, Backoff, Clock, Poll, wait_until
+from adinsights_ops.waiting import SYSTEM_CLOCK, Backoff, Clock, Poll, check_timeout, wait_until
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
@@ -95,6 +95,30 @@ def _container_settings(
     return td["taskDefinitionArn"], chosen["name"], options
 
 
+def _earlier_task(
+    ecs: ECSClient, *, cluster: str, started_by: str, arn: str, container: str
+) -> tuple[str | None, int]:
+    """(a task started with `started_by` on `arn` that is running or exited 0, earlier failures)."""
+    failed = 0
+    for status in ("RUNNING", "STOPPED"):
+        arns = ecs.list_tasks(cluster=cluster, startedBy=started_by, desiredStatus=status)
+        if not arns.get("taskArns"):
+            continue
+        tasks = ecs.describe_tasks(cluster=cluster, tasks=arns["taskArns"][:100])["tasks"]
+        for task in tasks:
+            if task.get("taskDefinitionArn") != arn:
+                continue
+            if task.get("lastStatus") != "STOPPED":
+                return task["taskArn"], failed
+            codes = [
+                c.get("exitCode") for c in task.get("containers", []) if c.get("name") == container
+            ]
+            if codes and codes[0] == 0:
+                return task["taskArn"], failed
+            failed += 1
+    return None, failed
+
+
 def log_tail(
     logs: CloudWatchLogsClient, *, group: str, stream: str, lines: int = 40
 ) -> tuple[str, ...]:
@@ -120,6 +144,7 @@ def run_task(
     logs: CloudWatchLogsClient | None = None,
     tail_lines: int = 40,
     started_by: str = "adinsights-ops",
+    idempotency_key: str | None = None,
     on_event: OnEvent | None = None,
     clock: Clock = SYSTEM_CLOCK,
     backoff: Backoff = TASK_POLL,
@@ -129,26 +154,46 @@ def run_task(
     Returns the TaskResult when the container exits 0; raises TaskFailed (carrying the result, with
     its log tail) otherwise. A task still running at the deadline is left running (stopping a
     migration half-way is worse) and reported with WaitTimedOut.
+
+    With `idempotency_key` (at most 36 characters, e.g. derived from a run id and step), the task is
+    started with that key as `startedBy` (and in RunTask's clientToken); a task already started with
+    the key on this revision is adopted instead of starting another: one still running is waited
+    for, one that exited 0 is taken as the result. Only a task that failed is run again.
     """
+    timeout = check_timeout(timeout)  # before any call: a bad timeout starts nothing
     arn, name, log_options = _container_settings(ecs, task_definition, container)
     start = clock.monotonic()
-    response = ecs.run_task(
-        cluster=cluster,
-        taskDefinition=arn,
-        launchType="FARGATE",
-        count=1,
-        startedBy=started_by[:36],
-        networkConfiguration=dict(network),  # type: ignore[arg-type]
-        overrides={"containerOverrides": [{"name": name, "command": list(command)}]},
-    )
-    if response.get("failures") or not response.get("tasks"):
-        reasons = ", ".join(f.get("reason", "?") for f in response.get("failures", []))
-        raise OpsError(
-            f"ECS could not start `{' '.join(command)}`: {reasons or 'no task returned'}"
+    task_arn, attempts = None, 0
+    if idempotency_key:
+        started_by = idempotency_key
+        task_arn, attempts = _earlier_task(
+            ecs, cluster=cluster, started_by=started_by[:36], arn=arn, container=name
         )
-    task_arn = response["tasks"][0]["taskArn"]
-    if on_event is not None:
-        on_event(Phase("task started", f"{task_arn.rsplit('/', 1)[-1]}: {' '.join(command)}"))
+    if task_arn is not None:
+        if on_event is not None:
+            on_event(Phase("task adopted", f"{task_arn.rsplit('/', 1)[-1]}: {' '.join(command)}"))
+    else:
+        extra: dict[str, Any] = {}
+        if idempotency_key:
+            extra["clientToken"] = f"{idempotency_key}-{attempts}"[:64]
+        response = ecs.run_task(
+            cluster=cluster,
+            taskDefinition=arn,
+            launchType="FARGATE",
+            count=1,
+            startedBy=started_by[:36],
+            networkConfiguration=dict(network),  # type: ignore[arg-type]
+            overrides={"containerOverrides": [{"name": name, "command": list(command)}]},
+            **extra,
+        )
+        if response.get("failures") or not response.get("tasks"):
+            reasons = ", ".join(f.get("reason", "?") for f in response.get("failures", []))
+            raise OpsError(
+                f"ECS could not start `{' '.join(command)}`: {reasons or 'no task returned'}"
+            )
+        task_arn = response["tasks"][0]["taskArn"]
+        if on_event is not None:
+            on_event(Phase("task started", f"{task_arn.rsplit('/', 1)[-1]}: {' '.join(command)}"))
 
     def poll() -> Mapping[str, Any]:
         tasks = ecs.describe_tasks(cluster=cluster, tasks=[task_arn])["tasks"]

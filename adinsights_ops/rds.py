@@ -20,7 +20,7 @@ import attrs
 
 from adinsights_ops.ecs_views import Phase
 from adinsights_ops.errors import NeedsHuman, OpsError, UsageError
-from adinsights_ops.waiting import SYSTEM_CLOCK, Backoff, Clock, wait_until
+from adinsights_ops.waiting import SYSTEM_CLOCK, Backoff, Clock, check_timeout, wait_until
 
 if TYPE_CHECKING:
     from mypy_boto3_rds import RDSClient
@@ -224,6 +224,9 @@ def snapshot(
 
     A snapshot of that name that already exists (a re-run) is waited for and returned.
     """
+    timeout = check_timeout(timeout)
+    if not str(label).strip():
+        raise UsageError("snapshot label is empty: give one, e.g. pre-deploy-v1.4.0")
     ident = snapshot_id(label)
     existing = find_snapshot(rds, ident)
     if existing is None:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from adinsights_ops.ecs_views import Phase
 from adinsights_ops.errors import UsageError
-from adinsights_ops.waiting import SYSTEM_CLOCK, Backoff, Clock, wait_until
+from adinsights_ops.waiting import SYSTEM_CLOCK, Backoff, Clock, check_timeout, wait_until
 
 if TYPE_CHECKING:
     from mypy_boto3_rds import RDSClient
@@ -173,6 +173,10 @@ def restore(
     when an instance already has a target name; raises RestoreIncomplete (exit 4) with the name of
     every instance when the swap stops half-way.
     """
+    timeout = check_timeout(timeout)
+    rename_timeout = check_timeout(rename_timeout, name="rename timeout")
+    if not snapshot_id or snapshot_id != snapshot_id.strip():
+        raise UsageError(f"snapshot id {snapshot_id!r} is empty or has surrounding spaces")
     started = clock.monotonic()
     at = now or datetime.now(UTC)
     stamp = at.strftime("%Y%m%d%H%M%S")

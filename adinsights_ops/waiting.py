@@ -7,7 +7,9 @@ sleep are injectable so tests never really wait. Retries are for transient error
 
 from __future__ import annotations
 
+import math
 import random
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -15,7 +17,7 @@ from typing import Generic, Protocol, TypeVar
 
 import attrs
 
-from adinsights_ops.errors import WaitFailed, WaitTimedOut
+from adinsights_ops.errors import UsageError, WaitFailed, WaitTimedOut
 
 T = TypeVar("T")
 
@@ -67,6 +69,29 @@ class Backoff:
         return next_delay
 
 
+MAX_TIMEOUT = 7 * 24 * 3600.0  # a week: anything longer is a typo, not a wait
+_NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
+
+def check_timeout(value: object, *, name: str = "timeout", maximum: float = MAX_TIMEOUT) -> float:
+    """`value` as a timeout in seconds, or UsageError: a finite number above 0, at most a week.
+
+    Every primitive that waits calls this before its first AWS call, so a negative, zero, NaN,
+    infinite or absurd timeout refuses the request instead of starting work it cannot watch.
+    Strings are taken only when they are plain ASCII numbers (no full-width digits, no spaces).
+    """
+    number = math.nan
+    plain = isinstance(value, str) and _NUMBER.fullmatch(value) is not None
+    if (isinstance(value, int | float) and not isinstance(value, bool)) or plain:
+        number = float(value)  # type: ignore[arg-type]
+    if not math.isfinite(number) or number <= 0 or number > maximum:
+        raise UsageError(
+            f"{name} must be a number of seconds above 0 and at most {maximum:.0f} "
+            f"({maximum / 86400:g} days), got {value!r}"
+        )
+    return number
+
+
 @attrs.frozen
 class Poll(Generic[T]):
     """One observation made during a wait."""
@@ -91,8 +116,9 @@ def wait_until(
 
     Raises `WaitFailed` as soon as `failure(state)` returns a reason, and `WaitTimedOut` (carrying the
     last state seen) when `timeout` seconds pass on `clock`. The last sleep is cut short so the deadline
-    is never overslept.
+    is never overslept. An invalid `timeout` (see `check_timeout`) is a UsageError before any poll.
     """
+    timeout = check_timeout(timeout)
     start = clock.monotonic()
     deadline = start + timeout
     next_delay = backoff.delays()

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from invoke import Collection, Context, task
 
+from runbooks import options
 from runbooks.common import (
     ENV_HELP,
     JSON_HELP,
@@ -88,7 +89,7 @@ def one_off_task_definition(ops: OpsEnv) -> str:
         "env": ENV_HELP,
         "command": 'the command, e.g. "python manage.py migrate"',
         "task_definition": "revision to run on (default: the one the backend service runs)",
-        "timeout": "seconds to wait for the task to stop",
+        "timeout": "seconds to wait for the task to stop (default: the environment's ecs.task_timeout)",
         "json": JSON_HELP,
         "scenario": SCENARIO_HELP,
     }
@@ -99,20 +100,16 @@ def run(
     env: str,
     command: str,
     task_definition: str = "",
-    timeout: float = 0,
+    timeout: str | None = None,
     json: bool = False,
     scenario: str = "",
 ) -> None:
     """Run a one-off command as a Fargate task; print its exit code and log tail."""
-    import shlex
-
     from adinsights_ops import ecs, oneoff
-    from adinsights_ops.errors import UsageError
     from adinsights_ops.loader import open_environment
 
-    argv = shlex.split(command)
-    if not argv:
-        raise UsageError("--command is empty")
+    argv = options.command(command, "--command")
+    wait = options.optional_timeout(timeout, "--timeout")
     with open_environment(env, scenario=scenario or None) as ops:
         td = task_definition or one_off_task_definition(ops)
         say(f"running `{command}` on {short(td)} in {ops.env.ecs.cluster}")
@@ -125,7 +122,7 @@ def run(
                 command=argv,
                 network=oneoff.network(ops),
                 container=ops.env.ecs.one_off_container,
-                timeout=timeout or ops.env.ecs.task_timeout,
+                timeout=wait or ops.env.ecs.task_timeout,
                 logs=ops.aws.logs(),
                 on_event=printer,
                 clock=ops.clock,
@@ -153,11 +150,17 @@ def _print_task(result: Any, as_json: bool) -> None:
 
 
 @task(
-    help={"env": ENV_HELP, "service": "service name (e.g. celery-worker)", "count": "desired count"}
+    help={
+        "env": ENV_HELP,
+        "service": "service name (e.g. celery-worker)",
+        "count": "desired count",
+        "force": "allow more than one copy of a singleton (celery-beat)",
+    }
 )
 @ops_task
-def scale(c: Context, env: str, service: str, count: int) -> None:
+def scale(c: Context, env: str, service: str, count: int, force: bool = False) -> None:
     """Set a service's desired count and wait until it runs that many tasks."""
+    count = options.whole(count, "--count", maximum=1000, what="tasks to run")
     from adinsights_ops import ecs
     from adinsights_ops.loader import open_environment
 
@@ -168,6 +171,8 @@ def scale(c: Context, env: str, service: str, count: int) -> None:
             cluster=ops.env.ecs.cluster,
             service=service,
             desired=count,
+            singletons=ops.env.ecs.singletons,
+            force=force,
             timeout=ops.env.ecs.rollout_timeout,
             on_event=printer,
             clock=ops.clock,
@@ -186,6 +191,7 @@ def scale(c: Context, env: str, service: str, count: int) -> None:
 @ops_task
 def prune(c: Context, env: str, keep: int = 10, dry_run: bool = False) -> None:
     """Deregister old task-definition revisions (never one in use or a rollback target)."""
+    keep = options.whole(keep, "--keep", minimum=1, maximum=1000, what="revisions per family")
     from adinsights_ops import ecs
     from adinsights_ops.loader import open_environment
 

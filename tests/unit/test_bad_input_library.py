@@ -1,0 +1,273 @@
+"""Bad input changes nothing: the library refuses nonsense (UsageError/ConfigError, exit 2) before any
+AWS or Airbyte call that would change something.
+
+Each test counts the calls the simulated sandbox saw (or the simulated Airbyte's requests) so that a
+refusal which still did something fails.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import pytest
+
+from adinsights_ops import airbyte, ecs, rds
+from adinsights_ops.aws import is_mutating
+from adinsights_ops.errors import EXIT_USAGE, OpsError, UsageError
+from adinsights_ops.waiting import MAX_TIMEOUT, check_timeout, wait_until
+from tests.simulated import FakeClock, Simulated, simulated_sandbox
+from tests.unit.test_airbyte_contract import META, Harness, airbyte_harness
+
+BAD_TIMEOUTS = [
+    -1,
+    0,
+    0.0,
+    -0.5,
+    math.nan,
+    math.inf,
+    -math.inf,
+    1e20,
+    MAX_TIMEOUT + 1,
+    "abc",
+    "",
+    " 60",
+    "60\n",
+    "\uff16\uff10",  # full-width digits: float() would take them
+    "nan",
+    "inf",
+    True,
+    None,
+]
+
+
+@pytest.fixture(scope="module")
+def shared() -> Iterator[Simulated]:
+    """One seeded sandbox for the tests that must change nothing (each starts with calls cleared)."""
+    with pytest.MonkeyPatch.context() as mp:
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+            mp.setenv(name, "testing")
+        mp.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+        mp.delenv("AWS_PROFILE", raising=False)
+        with simulated_sandbox() as sandbox:
+            yield sandbox
+
+
+def mutating(sim: Simulated) -> dict[str, int]:
+    return {op: n for op, n in sim.calls.items() if is_mutating(op) and n}
+
+
+# -- 7. timeouts -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", BAD_TIMEOUTS, ids=repr)
+def test_check_timeout_refuses_nonsense(value: object) -> None:
+    with pytest.raises(UsageError, match="timeout must be a number of seconds") as raised:
+        check_timeout(value)
+    assert raised.value.exit_code == EXIT_USAGE
+    assert repr(value) in str(raised.value)
+
+
+@pytest.mark.parametrize("value", [1, 0.5, 60, "60", "1.5", "1e3", MAX_TIMEOUT])
+def test_check_timeout_takes_real_timeouts(value: object) -> None:
+    assert check_timeout(value) == float(value)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", [-1, 0, math.nan, math.inf, 1e20])
+def test_wait_until_never_polls_with_a_bad_timeout(value: float) -> None:
+    polled: list[int] = []
+    with pytest.raises(UsageError):
+        wait_until(
+            lambda: polled.append(1),
+            what="x",
+            success=lambda _: True,
+            timeout=value,
+            clock=FakeClock(),
+        )
+    assert polled == []
+
+
+@pytest.mark.parametrize("value", [-1, 0, math.nan, math.inf, 1e20])
+def test_aws_primitives_refuse_a_bad_timeout_before_any_call(
+    shared: Simulated, value: float
+) -> None:
+    sim = shared
+    client, env = sim.client("ecs"), sim.env
+    backend = env.ecs.services["backend"]
+    running = sim.primary_task_definitions()
+    sim.calls.clear()
+    with pytest.raises(UsageError):
+        ecs.run_task(
+            client,
+            cluster=env.ecs.cluster,
+            task_definition=running[backend.name],
+            command=["python", "manage.py", "migrate"],
+            network={},
+            timeout=value,
+            clock=sim.clock,
+        )
+    with pytest.raises(UsageError):
+        ecs.rollout(
+            client,
+            cluster=env.ecs.cluster,
+            services={backend.name: "adinsights/backend"},
+            image_tag="v9.9.9",
+            timeout=value,
+            clock=sim.clock,
+        )
+    with pytest.raises(UsageError):
+        ecs.deploy_revisions(
+            client,
+            cluster=env.ecs.cluster,
+            targets={backend.name: running[backend.name]},
+            timeout=60,
+            rollback_timeout=value,
+            clock=sim.clock,
+        )
+    with pytest.raises(UsageError):
+        ecs.rollback_to(
+            client, cluster=env.ecs.cluster, targets=running, timeout=value, clock=sim.clock
+        )
+    with pytest.raises(UsageError):
+        ecs.scale(
+            client,
+            cluster=env.ecs.cluster,
+            service=env.ecs.services["worker"].name,
+            desired=2,
+            timeout=value,
+            clock=sim.clock,
+        )
+    with pytest.raises(UsageError):
+        rds.snapshot(
+            sim.client("rds"),
+            instance=env.rds_instance,
+            label="pre-deploy",
+            timeout=value,
+            clock=sim.clock,
+        )
+    assert sum(sim.calls.values()) == 0, dict(sim.calls)
+
+
+# -- 1. ecs.scale ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("count", [-1, "x", "", "3.0", "\uff13", " 3", "3\n", 1.5, True, 10**6])
+def test_scale_refuses_a_count_that_is_not_a_whole_number(shared: Simulated, count: object) -> None:
+    sim = shared
+    sim.calls.clear()
+    with pytest.raises(UsageError, match="--count must be a whole number"):
+        ecs.scale(
+            sim.client("ecs"),
+            cluster=sim.env.ecs.cluster,
+            service=sim.env.ecs.services["worker"].name,
+            desired=count,  # type: ignore[arg-type]
+            clock=sim.clock,
+        )
+    assert sum(sim.calls.values()) == 0
+
+
+def test_scale_takes_a_count_given_as_digits(shared: Simulated) -> None:
+    sim = shared
+    worker = sim.env.ecs.services["worker"].name
+    state = ecs.scale(
+        sim.client("ecs"),
+        cluster=sim.env.ecs.cluster,
+        service=worker,
+        desired="3",  # type: ignore[arg-type]  # as a command line gives it
+        timeout=300,
+        clock=sim.clock,
+    )
+    assert (state.desired, state.running) == (3, 3)
+    ecs.scale(
+        sim.client("ecs"),
+        cluster=sim.env.ecs.cluster,
+        service=worker,
+        desired=2,
+        timeout=300,
+        clock=sim.clock,
+    )
+
+
+def test_scale_refuses_a_second_copy_of_a_singleton_unless_forced(shared: Simulated) -> None:
+    sim = shared
+    beat = sim.env.ecs.services["beat"].name
+    sim.calls.clear()
+    with pytest.raises(UsageError, match=r"celery-beat is a singleton.*--force"):
+        ecs.scale(
+            sim.client("ecs"),
+            cluster=sim.env.ecs.cluster,
+            service=beat,
+            desired=2,
+            singletons=sim.env.ecs.singletons,
+            clock=sim.clock,
+        )
+    assert mutating(sim) == {}
+    # 0 and 1 are what a singleton runs; forcing is the operator's explicit choice.
+    for count in (0, 1):
+        state = ecs.scale(
+            sim.client("ecs"),
+            cluster=sim.env.ecs.cluster,
+            service=beat,
+            desired=count,
+            singletons=sim.env.ecs.singletons,
+            timeout=300,
+            clock=sim.clock,
+        )
+        assert state.desired == count
+    forced = ecs.scale(
+        sim.client("ecs"),
+        cluster=sim.env.ecs.cluster,
+        service=beat,
+        desired=2,
+        singletons=sim.env.ecs.singletons,
+        force=True,
+        timeout=300,
+        clock=sim.clock,
+    )
+    assert forced.desired == 2
+    ecs.scale(
+        sim.client("ecs"),
+        cluster=sim.env.ecs.cluster,
+        service=beat,
+        desired=1,
+        timeout=300,
+        clock=sim.clock,
+    )
+
+
+# -- 6. Airbyte sync entry -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def h() -> Iterator[Harness]:
+    with airbyte_harness(pending_seconds=1, job_seconds=20) as harness:
+        yield harness
+
+
+@pytest.mark.parametrize("connection_id", ["", " ", "a b", "../jobs", "x?connectionId="])
+def test_sync_refuses_an_empty_or_malformed_connection_id(h: Harness, connection_id: str) -> None:
+    before = len(h.sim.calls)
+    with pytest.raises(UsageError, match="connection"):
+        airbyte.sync(h.client, connection_id=connection_id, timeout=600, clock=h.clock)
+    with pytest.raises(UsageError, match="connection 'meta_ads'"):
+        airbyte.sync_all(
+            h.client,
+            connections={"google_ads": META, "meta_ads": connection_id},
+            timeout=600,
+            clock=h.clock,
+        )
+    assert len(h.sim.calls) == before  # not one request, not even a lookup
+
+
+@pytest.mark.parametrize("value", [-1, 0, math.nan, math.inf, 1e20])
+def test_sync_refuses_a_bad_timeout_before_any_request(h: Harness, value: float) -> None:
+    before = len(h.sim.calls)
+    with pytest.raises(UsageError, match="timeout"):
+        airbyte.sync(h.client, connection_id=META, timeout=value, clock=h.clock)
+    with pytest.raises(UsageError, match="timeout"):
+        airbyte.sync_all(h.client, connections={"meta_ads": META}, timeout=value, clock=h.clock)
+    assert len(h.sim.calls) == before
+
+
+def test_usage_errors_are_ops_errors_with_exit_2() -> None:
+    assert issubclass(UsageError, OpsError) and UsageError("x").exit_code == 2
