@@ -5,13 +5,17 @@ This and `adinsights_ops.sandbox` are the only places that know an environment c
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from adinsights_ops import config
 from adinsights_ops.aws import Aws, EventHook
 from adinsights_ops.errors import UsageError
 from adinsights_ops.opsenv import OpsEnv
+
+if TYPE_CHECKING:
+    from adinsights_ops.ecs_taskdefs import RevisionPlan
 
 
 @contextmanager
@@ -37,10 +41,6 @@ def open_environment(
     from adinsights_ops import sandbox
 
     handle = sandbox.connect(env, scenario=scenario)
-    if scenario == "throttled":
-        from adinsights_ops.sandbox.faults import Throttler
-
-        hooks = (*hooks, ("before-send", Throttler(share=0.25)))
     try:
         aws = Aws(
             region=env.region,
@@ -48,6 +48,8 @@ def open_environment(
             credentials=sandbox.CREDENTIALS,
             hooks=hooks,
         )
+        if handle.read_timeout is not None:  # the sandbox injects read timeouts: wait less
+            aws.read_timeout = handle.read_timeout
         yield OpsEnv(
             env,
             aws,
@@ -56,3 +58,20 @@ def open_environment(
         )
     finally:
         handle.close()
+
+
+def check_scenario(
+    ops_or_env: OpsEnv | config.Environment,
+    scenario: str | None,
+    revisions: Sequence[RevisionPlan],
+) -> None:
+    """Refuse (UsageError, exit 2) a sandbox rehearsal that the planned revisions cannot exercise.
+
+    A no-op for an environment that is not a sandbox, and for no scenario.
+    """
+    env = ops_or_env.env if isinstance(ops_or_env, OpsEnv) else ops_or_env
+    if not env.sandbox or scenario is None or scenario in ("", "none"):
+        return
+    from adinsights_ops.sandbox.scenarios import check_exercised
+
+    check_exercised(scenario, env, revisions)

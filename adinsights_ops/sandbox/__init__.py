@@ -20,6 +20,7 @@ import attrs
 
 if TYPE_CHECKING:
     from adinsights_ops.config import Environment
+    from adinsights_ops.sandbox.faults import FaultPlan
     from adinsights_ops.sandbox.scheduler import SchedulerTimings
     from adinsights_ops.sandbox.server import SandboxServer
 
@@ -70,6 +71,8 @@ class Sandbox:
     endpoint: str
     embedded: SandboxServer | None = None
     restore_scenario: str | None = None
+    read_timeout: float | None = None
+    """The read timeout its clients should use (a fault plan's), None for the usual one."""
 
     @property
     def app_url(self) -> str:
@@ -92,13 +95,27 @@ def start(
     scenario: str = "none",
     port: int = 0,
     timings: SchedulerTimings | None = None,
+    faults: FaultPlan | None = None,
 ) -> SandboxServer:
-    """Start and seed a sandbox server in this process."""
+    """Start and seed a sandbox server in this process.
+
+    `faults` defaults to the spec in $ADINSIGHTS_SANDBOX_FAULTS (a preset name or JSON), if set.
+    """
     from adinsights_ops.sandbox.server import SandboxServer
 
-    server = SandboxServer(env, port=port, scenario=scenario, timings=timings)
+    if faults is None:
+        faults = faults_from_environment()
+    server = SandboxServer(env, port=port, scenario=scenario, timings=timings, faults=faults)
     server.start()
     return server
+
+
+def faults_from_environment() -> FaultPlan | None:
+    """The fault plan $ADINSIGHTS_SANDBOX_FAULTS asks embedded sandboxes for; a bad one is exit 2."""
+    from adinsights_ops.sandbox.faults import ENV_VAR, parse_spec
+
+    spec = os.environ.get(ENV_VAR, "").strip()
+    return parse_spec(spec) if spec else None
 
 
 def connect(env: Environment, *, scenario: str | None = None) -> Sandbox:
@@ -113,9 +130,15 @@ def connect(env: Environment, *, scenario: str | None = None) -> Sandbox:
     endpoint = running(env.name)
     if endpoint is None:
         server = start(env, scenario=scenario or "none")
-        return Sandbox(server.endpoint, embedded=server)
+        return Sandbox(server.endpoint, embedded=server, read_timeout=server.client_read_timeout())
     previous = None
     if scenario is not None:
         previous = control(endpoint).get("scenario", "none")
         control(endpoint, "/scenario", method="PUT", body={"name": scenario})
-    return Sandbox(endpoint, restore_scenario=previous)
+    plan = control(endpoint).get("faults") or {}
+    timeout = plan.get("read_timeout")
+    return Sandbox(
+        endpoint,
+        restore_scenario=previous,
+        read_timeout=float(timeout) if isinstance(timeout, int | float) else None,
+    )

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from adinsights_ops.config import Environment
 from adinsights_ops.errors import UsageError
 from adinsights_ops.sandbox.scheduler import Scenario
+
+if TYPE_CHECKING:
+    from adinsights_ops.ecs_taskdefs import RevisionPlan
+
+SEEDED_TAGS = ("release-1.2.0", "release-1.3.0", "main-a1b2c3d")
+"""The image tags every sandbox's ECR has (blueprint.seed's defaults)."""
 
 DESCRIPTIONS = {
     "none": "everything works",
     "failing-rollout": "the backend's new revision keeps failing its tasks; ECS's circuit breaker trips",
     "failing-migration": "the one-off `manage.py migrate` exits 1 with a Django traceback in its log",
     "failing-smoke": "after the rollout, /api/health/dbt/ answers 503 and /metrics/app is malformed",
-    "throttled": "a share of AWS calls is answered with ThrottlingException (retries must cope)",
+    "throttled": "a quarter of AWS calls is answered with ThrottlingException (retries must cope)",
 }
 
 
@@ -31,3 +40,46 @@ def scenario_for(name: str, env: Environment) -> Scenario:
         # Not the scheduler's business: the app simulator and the client-side fault hook act.
         return Scenario(name=name)
     raise UsageError(f"unknown sandbox scenario {name!r} (known: {', '.join(DESCRIPTIONS)})")
+
+
+def check_exercised(name: str, env: Environment, revisions: Sequence[RevisionPlan]) -> None:
+    """Refuse a rehearsal that the planned revisions cannot exercise (UsageError, exit 2).
+
+    failing-rollout needs a new backend revision: when the backend already runs the tag, nothing
+    is rolled out and the deploy would pass without rehearsing anything. The error names the
+    command that would exercise it. The other scenarios always happen (one-off tasks and the smoke
+    test run on every deploy; throttling hits any call).
+    """
+    scenario_for(name, env)
+    if name != "failing-rollout":
+        return
+    backend = env.ecs.services["backend"].name
+    plan = next((p for p in revisions if p.service == backend), None)
+    if plan is not None and plan.changed:
+        return
+    running = _image_tag(env, plan) if plan is not None else None
+    others = [_given(tag) for tag in SEEDED_TAGS if tag != running]
+    on = f" already runs {running}" if running else "'s revision does not change"
+    raise UsageError(
+        f"--scenario {name} cannot happen: {backend}{on}, so no new revision is rolled out "
+        "and the deploy would pass without rehearsing anything; run "
+        f"`inv deploy --env {env.name} --scenario {name} --image-tag {others[-1]}` "
+        f"(a tag the sandbox's ECR has), or `inv sandbox.reset --env {env.name}` first "
+        "to start again from the blueprint's release"
+    )
+
+
+def _image_tag(env: Environment, plan: RevisionPlan) -> str | None:
+    """The tag of the backend image in the planned (unchanged) task definition."""
+    repository = env.repositories.get(env.ecs.services["backend"].image, "")
+    for container in plan.register_input.get("containerDefinitions", []):
+        image = str(container.get("image", ""))
+        name, _, tag = image.rpartition(":")
+        if tag and "/" not in tag and name.endswith(repository):
+            return tag
+    return None
+
+
+def _given(tag: str) -> str:
+    """`v1.2.0` for `release-1.2.0` (as an operator types it); main tags as they are."""
+    return "v" + tag.removeprefix("release-") if tag.startswith("release-") else tag

@@ -7,6 +7,12 @@ can prove that a refused command changed nothing) and serves a small control API
     GET  /_sandbox/            what this sandbox is (environment, scenario, started)
     PUT  /_sandbox/scenario    {"name": "failing-rollout"}: switch the failure scenario
     GET  /_sandbox/calls       the AWS operations answered so far; DELETE forgets them
+    PUT  /_sandbox/faults      a fault spec (JSON, see `faults.py`): inject faults from now on
+    GET  /_sandbox/faults      the plan in force and every fault injected; DELETE clears the plan
+    GET  /_sandbox/effects     side effects the server carried out (`effects.py`); DELETE resets
+
+Neither the control API, the stand-ins under `/_sandbox/`, moto's own API nor the requests the
+server makes itself (seeding, saving its state) are ever faulted.
 """
 
 from __future__ import annotations
@@ -14,13 +20,15 @@ from __future__ import annotations
 import io
 import json
 import logging
+import socket
+import struct
 import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import (
@@ -34,28 +42,120 @@ from adinsights_ops.aws import is_mutating
 from adinsights_ops.config import Environment
 from adinsights_ops.sandbox import CREDENTIALS, persist
 from adinsights_ops.sandbox.apps import WsgiApp, simulators
+from adinsights_ops.sandbox.effects import Effects, effect_of
+from adinsights_ops.sandbox.faults import (
+    ACTS_FIRST,
+    PRESETS,
+    RESET,
+    TIMEOUT,
+    FaultInjector,
+    FaultPlan,
+    error_answer,
+    plan_from,
+)
 from adinsights_ops.sandbox.scenarios import scenario_for
-from adinsights_ops.sandbox.scheduler import EcsScheduler, SchedulerTimings
+from adinsights_ops.sandbox.scheduler import EcsScheduler, Scenario, SchedulerTimings
 
 CONTROL = "/_sandbox"
+INTERNAL_HEADER = "X-Adinsights-Sandbox-Internal"
+"""Set on the server's own requests (seeding, saving): never faulted, never counted as effects."""
 
 StartResponse = Callable[..., Any]
 
 
+def protocol_of(environ: dict[str, Any], body: bytes) -> str:
+    """json (X-Amz-Target), query (Action=...) or rest (S3 and other REST APIs)."""
+    if environ.get("HTTP_X_AMZ_TARGET"):
+        return "json"
+    if "Action" in parse_qs(environ.get("QUERY_STRING", "")):
+        return "query"
+    form = "x-www-form-urlencoded" in environ.get("CONTENT_TYPE", "")
+    if body and form and "Action" in parse_qs(body.decode("utf-8", "replace")):
+        return "query"
+    return "rest"
+
+
+def signing_service(environ: dict[str, Any]) -> str:
+    """The service in the request's SigV4 credential scope (`.../eu-west-1/s3/aws4_request`)."""
+    authorization = environ.get("HTTP_AUTHORIZATION", "")
+    scope = authorization.split("Credential=", 1)[-1].split(",", 1)[0].split("/")
+    return scope[3] if len(scope) >= 5 else ""
+
+
 def operation_of(environ: dict[str, Any], body: bytes) -> str:
     """The AWS operation a request asks for, from its target header, Action, or method and path."""
+    return operation_and_key(environ, body)[0]
+
+
+def operation_and_key(environ: dict[str, Any], body: bytes) -> tuple[str, str]:
+    """(operation, S3 object key or "") of a request; S3 operations by their API names."""
     target = environ.get("HTTP_X_AMZ_TARGET", "")
     if target:
-        return str(target.rsplit(".", 1)[-1])
-    query = parse_qs(environ.get("QUERY_STRING", ""))
+        return str(target.rsplit(".", 1)[-1]), ""
+    query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
     if "Action" in query:
-        return str(query["Action"][0])
+        return str(query["Action"][0]), ""
     if body and "x-www-form-urlencoded" in environ.get("CONTENT_TYPE", ""):
         form = parse_qs(body.decode("utf-8", "replace"))
         if "Action" in form:
-            return form["Action"][0]
+            return form["Action"][0], ""
     method = environ.get("REQUEST_METHOD", "GET")
-    return f"{method} {environ.get('PATH_INFO', '/')}"
+    path = environ.get("PATH_INFO", "/")
+    if signing_service(environ) == "s3":
+        return s3_operation(method, path, query, environ)
+    return f"{method} {path}", ""
+
+
+_S3_SUBRESOURCES = (
+    "tagging", "versioning", "lifecycle", "policy", "encryption", "acl", "cors", "logging",
+    "notification", "publicAccessBlock", "ownershipControls", "website", "replication",
+    "location", "object-lock", "accelerate", "requestPayment", "inventory", "metrics",
+    "analytics", "intelligent-tiering",
+)  # fmt: skip
+
+
+def s3_operation(
+    method: str, path: str, query: dict[str, list[str]], environ: dict[str, Any]
+) -> tuple[str, str]:
+    """The S3 API operation of a path-style request, and its object key."""
+    bucket, _, key = path.lstrip("/").partition("/")
+    key = unquote(key)
+    sub = next((s for s in _S3_SUBRESOURCES if s in query), "")
+    suffix = "".join(part[:1].upper() + part[1:] for part in sub.split("-"))
+    if not bucket:
+        return "ListBuckets", ""
+    if key:
+        if method == "PUT":
+            if "partNumber" in query:
+                return "UploadPart", key
+            if sub:
+                return f"PutObject{suffix}", key
+            copy = environ.get("HTTP_X_AMZ_COPY_SOURCE")
+            return ("CopyObject" if copy else "PutObject"), key
+        if method == "POST":
+            return (
+                "CreateMultipartUpload" if "uploads" in query else "CompleteMultipartUpload"
+            ), key
+        if method == "DELETE":
+            return ("AbortMultipartUpload" if "uploadId" in query else "DeleteObject"), key
+        if method == "HEAD":
+            return "HeadObject", key
+        return (f"GetObject{suffix}" if sub else "GetObject"), key
+    if method == "GET":
+        if sub:
+            return f"GetBucket{suffix}", ""
+        if "versions" in query:
+            return "ListObjectVersions", ""
+        if "uploads" in query:
+            return "ListMultipartUploads", ""
+        return ("ListObjectsV2" if query.get("list-type") == ["2"] else "ListObjects"), ""
+    if method == "PUT":
+        return (f"PutBucket{suffix}" if sub else "CreateBucket"), ""
+    if method == "DELETE":
+        return (f"DeleteBucket{suffix}" if sub else "DeleteBucket"), ""
+    if method == "POST" and "delete" in query:
+        return "DeleteObjects", ""
+    return ("HeadBucket" if method == "HEAD" else f"{method} {path}"), ""
 
 
 def call_is_mutating(operation: str) -> bool:
@@ -77,14 +177,20 @@ class SandboxServer(ThreadedMotoServer):
         scenario: str = "none",
         timings: SchedulerTimings | None = None,
         remember: bool = True,
+        faults: FaultPlan | None = None,
     ) -> None:
         super().__init__(ip_address=host, port=port, verbose=False)
         self.env = env
+        scenario_for(scenario, env)  # an unknown name fails before anything starts
         self.scenario_name = scenario
-        self.scheduler = EcsScheduler(
-            env.account, env.region, timings=timings, scenario=scenario_for(scenario, env)
-        )
+        # Seeding builds "the previous release, deployed and healthy": the scenario holds only
+        # once that is done (seed() switches it on), so it never fails the seeded revisions.
+        self.scheduler = EcsScheduler(env.account, env.region, timings=timings, scenario=Scenario())
         self.calls: list[dict[str, Any]] = []
+        self.effects = Effects()
+        self.faults: FaultInjector | None = FaultInjector(faults) if faults is not None else None
+        self.scenario_faults: FaultInjector | None = None
+        self._slack_baseline = 0
         self.started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         self._lock = threading.RLock()
         self._moto_app: Any = None
@@ -127,6 +233,7 @@ class SandboxServer(ThreadedMotoServer):
             aws_access_key_id=CREDENTIALS["aws_access_key_id"],
             aws_secret_access_key=CREDENTIALS["aws_secret_access_key"],
         )
+        session.events.register("before-send", _mark_internal)
 
         def client(service: str) -> Any:
             return session.client(service, endpoint_url=self.endpoint)  # type: ignore[call-overload]
@@ -148,7 +255,9 @@ class SandboxServer(ThreadedMotoServer):
                 self.scheduler.settle()
         with self._lock:
             self.calls.clear()
+            self.effects.clear()
         self._client = client
+        self.set_scenario(self.scenario_name)
 
     def _point_webhook_here(self, client: Callable[[str], Any]) -> None:
         """The blueprint's Slack webhook secret names this server's stand-in (keeping its sentinel)."""
@@ -180,17 +289,45 @@ class SandboxServer(ThreadedMotoServer):
         with self._lock:
             self.scheduler.scenario = scenario
             self.scenario_name = name
+            preset = PRESETS.get(name)
+            self.scenario_faults = FaultInjector(preset) if preset is not None else None
             app = getattr(self, "app_simulator", None)
             if app is not None:
                 app.failing_smoke = name == "failing-smoke"
 
     def describe(self) -> dict[str, Any]:
+        injector = self.injector
         return {
             "environment": self.env.name,
             "endpoint": self.endpoint,
             "scenario": self.scenario_name,
             "started": self.started,
+            "faults": injector.plan.spec() if injector is not None else None,
         }
+
+    @property
+    def injector(self) -> FaultInjector | None:
+        """The faults in force: the plan set through the control API, else the scenario's."""
+        return self.faults if self.faults is not None else self.scenario_faults
+
+    def set_faults(self, plan: FaultPlan | None) -> None:
+        """Inject `plan`'s faults from now on (None: none but the scenario's)."""
+        with self._lock:
+            self.faults = FaultInjector(plan) if plan is not None else None
+
+    def client_read_timeout(self) -> float | None:
+        """The read timeout sandbox clients should use (the fault plan's), None for the default."""
+        injector = self.injector
+        return injector.plan.read_timeout if injector is not None else None
+
+    def effects_report(self) -> dict[str, Any]:
+        slack = getattr(self.apps.get("slack"), "messages", [])
+        return self.effects.report(slack_messages=len(slack) - self._slack_baseline)
+
+    def reset_effects(self) -> None:
+        with self._lock:
+            self.effects.clear()
+            self._slack_baseline = len(getattr(self.apps.get("slack"), "messages", []))
 
     def _wsgi(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -207,13 +344,51 @@ class SandboxServer(ThreadedMotoServer):
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
-        operation = operation_of(environ, body)
+        if path.startswith("/moto-api/") or environ.get(_INTERNAL_ENVIRON):
+            with self._lock:
+                self.scheduler.tick()
+                return list(self._moto_app(environ, start_response))
+        operation, key = operation_and_key(environ, body)
+        protocol = protocol_of(environ, body)
+        answer: dict[str, Any] = {}
+
+        def keep(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            answer.update(status=status, headers=headers)
+            return lambda data: None
+
         with self._lock:
             self.scheduler.tick()
-            self.calls.append(
-                {"operation": operation, "mutating": call_is_mutating(operation), "at": time.time()}
-            )
-            return list(self._moto_app(environ, start_response))
+            injector = self.injector
+            fault = None
+            if injector is not None:
+                invocation = environ.get("HTTP_AMZ_SDK_INVOCATION_ID", "")
+                fault = injector.decide(operation, key=key, invocation=invocation)
+            call: dict[str, Any] = {
+                "operation": operation,
+                "mutating": call_is_mutating(operation),
+                "at": time.time(),
+            }
+            if fault is not None:
+                call["fault"] = fault
+            self.calls.append(call)
+            data: list[bytes] = []
+            if fault is None or fault in ACTS_FIRST:
+                data = list(self._moto_app(environ, keep))
+                effect = effect_of(operation, body, protocol)
+                if effect is not None and str(answer.get("status", "500")).startswith("2"):
+                    self.effects.add(effect, faulted=fault is not None)
+        if fault is None:
+            start_response(answer["status"], answer["headers"])
+            return data
+        if fault == RESET:
+            _drop_connection(environ)
+        if fault == TIMEOUT:
+            assert injector is not None
+            time.sleep(injector.plan.hold_seconds)  # outside the lock: the sandbox goes on
+            _drop_connection(environ)
+        status, headers, error = error_answer(fault, protocol)
+        start_response(status, headers)
+        return [error]
 
     def _control(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "").rstrip("/")
@@ -233,6 +408,20 @@ class SandboxServer(ThreadedMotoServer):
             elif path == CONTROL + "/calls" and method == "DELETE":
                 with self._lock:
                     self.calls.clear()
+            elif path == CONTROL + "/faults" and method == "PUT":
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                self.set_faults(plan_from(json.loads(environ["wsgi.input"].read(length) or b"{}")))
+                payload = self._faults_report()
+            elif path == CONTROL + "/faults" and method == "GET":
+                payload = self._faults_report()
+            elif path == CONTROL + "/faults" and method == "DELETE":
+                self.set_faults(None)
+                payload = self._faults_report()
+            elif path == CONTROL + "/effects" and method == "GET":
+                payload = self.effects_report()
+            elif path == CONTROL + "/effects" and method == "DELETE":
+                self.reset_effects()
+                payload = self.effects_report()
             else:
                 status, payload = "404 Not Found", {"error": f"no {method} {path}"}
         except Exception as exc:  # the control API answers errors as JSON, never a stack trace
@@ -242,3 +431,30 @@ class SandboxServer(ThreadedMotoServer):
             status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
         )
         return [data]
+
+    def _faults_report(self) -> dict[str, Any]:
+        injector = self.injector
+        if injector is None:
+            return {"plan": None, "injected": [], "counts": {}}
+        return injector.report()
+
+
+_INTERNAL_ENVIRON = "HTTP_" + INTERNAL_HEADER.upper().replace("-", "_")
+
+
+def _mark_internal(request: Any, **_: Any) -> None:
+    """botocore before-send hook of the server's own session: mark its requests as internal."""
+    request.headers[INTERNAL_HEADER] = "1"
+
+
+def _drop_connection(environ: dict[str, Any]) -> None:
+    """Close the client's connection without an answer (a TCP reset), then end this request."""
+    connection = environ.get("werkzeug.socket")
+    if connection is not None:
+        try:
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # the client went away already
+    # werkzeug treats a ConnectionError as a dropped connection: no answer, no log.
+    raise ConnectionResetError("sandbox fault injection: connection reset")
