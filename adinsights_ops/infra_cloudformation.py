@@ -38,7 +38,8 @@ from adinsights_ops.infra_model import (
     StackRollbackFailed,
     StackUpdateFailed,
 )
-from adinsights_ops.waiting import SYSTEM_CLOCK, Backoff, Clock, Poll, wait_until
+from adinsights_ops.infra_settings import STACK_NAME
+from adinsights_ops.waiting import SYSTEM_CLOCK, Backoff, Clock, Poll, check_timeout, wait_until
 
 ENGINE = "cloudformation"
 CFN_POLL = Backoff(initial=2.0, factor=1.5, maximum=15.0, jitter=0.2)
@@ -139,6 +140,17 @@ class CloudFormationEngine:
     clock: Clock = SYSTEM_CLOCK
     backoff: Backoff = CFN_POLL
     on_event: OnPhase | None = None
+
+    def __attrs_post_init__(self) -> None:
+        # However the engine was made, a name CloudFormation would refuse (or read as another
+        # stack's ARN) never reaches a call.
+        if not isinstance(self.stack_name, str) or not STACK_NAME.fullmatch(self.stack_name):
+            raise UsageError(
+                f"stack name {self.stack_name!r} is not a CloudFormation stack name "
+                "(a letter, then letters, digits and '-', at most 128 characters)"
+            )
+        check_timeout(self.change_set_timeout, name="change_set_timeout")
+        check_timeout(self.timeout)
 
     @property
     def name(self) -> str:

@@ -12,12 +12,14 @@ in it are relative to the environments file's folder, like every other path ther
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+import re
+from collections.abc import Callable, Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from adinsights_ops.errors import ConfigError
+from adinsights_ops.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
     from adinsights_ops.config import Environment
@@ -36,6 +38,19 @@ TEXT_KEYS = (
     "redis",
     "load_balancer",
 )
+
+# AWS's own rules for the identifiers the infra module sends, checked before any call.
+STACK_NAME = re.compile(r"[A-Za-z][-A-Za-z0-9]{0,127}")
+PARAMETER_NAME = re.compile(r"[A-Za-z0-9]{1,255}")
+CAPABILITIES = ("CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND")
+BUCKET_NAME = re.compile(r"(?!xn--)(?!.*\.\.)(?!.*-s3alias$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+LOAD_BALANCER_NAME = re.compile(r"(?!internal-)[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?")
+REDIS_ID = re.compile(r"(?!.*--)[A-Za-z][A-Za-z0-9-]{0,38}[A-Za-z0-9]|[A-Za-z]")
+SECURITY_GROUP_NAME = re.compile(r"(?!sg-)[A-Za-z0-9 ._\-:/()#,@\[\]+=&;{}!$*]{1,255}")
+ENDPOINT_SERVICE = re.compile(r"[a-z0-9][a-z0-9.-]{0,99}")
+MAX_TIMEOUT = 7 * 24 * 3600.0
+# What a command-line override of each setting is called (errors name the option as typed).
+OPTION_NAMES = {"stack_name": "--stack", "template": "--template", "engine": "--engine"}
 
 
 @attrs.frozen
@@ -174,8 +189,89 @@ def check_mapping(data: object, *, source: str, key: str) -> dict[str, Any]:
     return out
 
 
+def problems(settings: InfraSettings, keys: Collection[str] | None = None) -> list[tuple[str, str]]:
+    """(setting, what is wrong) for each identifier of `settings` (only `keys`, if given) that AWS
+    would refuse, or that would make a call mean something else than intended."""
+    found: list[tuple[str, str]] = []
+
+    def check(key: str, ok: bool, expected: str) -> None:
+        if (keys is None or key in keys) and not ok:
+            found.append((key, expected))
+
+    def each(values: Mapping[str, str], rule: Callable[[str], bool]) -> bool:
+        return all(rule(v) for v in values.values())
+
+    check(
+        "stack_name",
+        bool(STACK_NAME.fullmatch(settings.stack_name)),
+        f"a CloudFormation stack name (a letter, then letters, digits and '-', at most 128 "
+        f"characters), got {settings.stack_name!r}",
+    )
+    check(
+        "template",
+        bool(settings.template.strip()) and "\x00" not in settings.template,
+        f"a template file path, got {settings.template!r}",
+    )
+    check(
+        "terraform_dir",
+        bool(settings.terraform_dir.strip()) and "\x00" not in settings.terraform_dir,
+        f"a directory path, got {settings.terraform_dir!r}",
+    )
+    check(
+        "parameters",
+        all(PARAMETER_NAME.fullmatch(k) for k in settings.parameters),
+        "parameter names of letters and digits only, got "
+        + ", ".join(repr(k) for k in settings.parameters if not PARAMETER_NAME.fullmatch(k)),
+    )
+    check(
+        "capabilities",
+        all(c in CAPABILITIES for c in settings.capabilities),
+        f"capabilities among {', '.join(CAPABILITIES)}, got {list(settings.capabilities)}",
+    )
+    for key in ("change_set_timeout", "timeout"):
+        value = getattr(settings, key)
+        check(
+            key,
+            math.isfinite(value) and 0 < value <= MAX_TIMEOUT,
+            f"seconds above 0 and at most {MAX_TIMEOUT:.0f} (7 days), got {value!r}",
+        )
+    check(
+        "security_groups",
+        each(settings.security_groups, lambda v: bool(SECURITY_GROUP_NAME.fullmatch(v))),
+        f"security group names (not ids), got {dict(settings.security_groups)}",
+    )
+    check(
+        "buckets",
+        each(settings.buckets, lambda v: bool(BUCKET_NAME.fullmatch(v))),
+        f"S3 bucket names (3-63 lowercase letters, digits, '.', '-'), got {dict(settings.buckets)}",
+    )
+    check(
+        "redis",
+        bool(REDIS_ID.fullmatch(settings.redis)),
+        f"an ElastiCache id (a letter, then letters, digits, single '-'; at most 40), "
+        f"got {settings.redis!r}",
+    )
+    check(
+        "load_balancer",
+        bool(LOAD_BALANCER_NAME.fullmatch(settings.load_balancer)),
+        f"a load balancer name (letters, digits, inner '-'; at most 32), "
+        f"got {settings.load_balancer!r}",
+    )
+    check(
+        "endpoint_services",
+        all(ENDPOINT_SERVICE.fullmatch(s) for s in settings.endpoint_services),
+        f"service names such as secretsmanager, got {list(settings.endpoint_services)}",
+    )
+    return found
+
+
 def for_environment(env: Environment, **overrides: Any) -> InfraSettings:
-    """The settings of `env`: defaults, then its `infra:` section, then `overrides` (not None)."""
+    """The settings of `env`: defaults, then its `infra:` section, then `overrides` (not None).
+
+    Every identifier is checked before anything is called: one the environments file gives wrongly
+    is a ConfigError naming the key; one an override (a command-line option) gives is a UsageError
+    naming the option.
+    """
     settings = defaults(env)
     configured = getattr(env, "infra", None)
     if isinstance(configured, InfraSettings):
@@ -183,7 +279,15 @@ def for_environment(env: Environment, **overrides: Any) -> InfraSettings:
     elif configured:
         given = check_mapping(configured, source=env.source, key=f"{env.name}.infra")
         settings = _merge(settings, given)
-    return _merge(settings, {k: v for k, v in overrides.items() if v is not None})
+    for key, expected in problems(settings):
+        raise ConfigError(env.source, f"{env.name}.infra.{key}", f"expected {expected}")
+    chosen = {k: v for k, v in overrides.items() if v is not None}
+    if "stack_name" in chosen and not isinstance(chosen["stack_name"], str):
+        raise UsageError(f"--stack: expected a stack name, got {chosen['stack_name']!r}")
+    settings = _merge(settings, chosen)
+    for key, expected in problems(settings, chosen):
+        raise UsageError(f"{OPTION_NAMES.get(key, key)}: expected {expected}")
+    return settings
 
 
 def _merge(settings: InfraSettings, given: Mapping[str, Any]) -> InfraSettings:
@@ -192,8 +296,6 @@ def _merge(settings: InfraSettings, given: Mapping[str, Any]) -> InfraSettings:
         if key in changes:  # name only the roles that differ; the others keep their defaults
             changes[key] = {**getattr(settings, key), **changes[key]}
     if "engine" in changes and changes["engine"] not in ENGINES:
-        from adinsights_ops.errors import UsageError
-
         raise UsageError(
             f"--engine: expected one of {', '.join(ENGINES)}, got {changes['engine']!r}"
         )

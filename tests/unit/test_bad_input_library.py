@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
+import attrs
 import pytest
 
 from adinsights_ops import airbyte, ecs, rds
@@ -271,3 +272,59 @@ def test_sync_refuses_a_bad_timeout_before_any_request(h: Harness, value: float)
 
 def test_usage_errors_are_ops_errors_with_exit_2() -> None:
     assert issubclass(UsageError, OpsError) and UsageError("x").exit_code == 2
+
+
+# -- 5. infrastructure identifiers -----------------------------------------------------------------
+
+BAD_STACKS = ["bad stack name!", "", "1stack", "-x", "a" * 129, "stack\n", "arn:aws:x", "st_ack"]
+
+
+@pytest.mark.parametrize("stack", BAD_STACKS, ids=repr)
+def test_an_invalid_stack_name_is_refused_before_any_call(shared: Simulated, stack: str) -> None:
+    from adinsights_ops import infra
+    from adinsights_ops.infra_settings import defaults
+
+    sim = shared
+    sim.calls.clear()
+    with pytest.raises(UsageError, match="--stack: expected a CloudFormation stack name"):
+        infra.for_environment(sim.env, stack_name=stack)
+    # However the settings were made, the engine refuses the name before plan or apply.
+    forged = attrs.evolve(defaults(sim.env), stack_name=stack)
+    with pytest.raises(UsageError, match="CloudFormation stack name"):
+        infra.plan_and_apply(sim.ops, approve=lambda _: True, settings=forged)
+    with pytest.raises(UsageError):
+        infra.engine_for(sim.ops, forged)
+    assert sum(sim.calls.values()) == 0, dict(sim.calls)
+
+
+def test_a_valid_stack_name_of_128_characters_is_taken(shared: Simulated) -> None:
+    from adinsights_ops import infra
+
+    name = "a" + "-b1" * 42 + "c"
+    assert len(name) == 128
+    assert infra.for_environment(shared.env, stack_name=name).stack_name == name
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("stack_name", "bad stack name!"),
+        ("capabilities", ["CAPABILITY_EVERYTHING"]),
+        ("parameters", {"Cost Centre": "x"}),
+        ("buckets", {"logs": "Not_A_Bucket"}),
+        ("security_groups", {"alb": "sg-0123"}),
+        ("redis", "redis--x"),
+        ("load_balancer", "internal-alb"),
+        ("endpoint_services", ["Secrets Manager"]),
+    ],
+)
+def test_an_invalid_identifier_in_the_environments_file_is_a_config_error(
+    shared: Simulated, key: str, value: object
+) -> None:
+    from adinsights_ops import infra
+    from adinsights_ops.errors import ConfigError
+
+    env = attrs.evolve(shared.env, infra={"engine": "cloudformation", key: value})
+    with pytest.raises(ConfigError, match=rf"sandbox\.infra\.{key}: expected") as raised:
+        infra.for_environment(env)
+    assert raised.value.source == shared.env.source
