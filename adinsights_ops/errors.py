@@ -26,9 +26,10 @@ class OpsError(Exception):
 
     exit_code: int = EXIT_FAILED
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, details: Sequence[str] = ()) -> None:
         super().__init__(message)
         self.message = message
+        self.details: list[str] = list(details)
 
     def __str__(self) -> str:
         return self.message
@@ -71,18 +72,29 @@ class EnvironmentLocked(OpsError):
 
     exit_code = EXIT_LOCKED
 
-    def __init__(self, environment: str, holder: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        environment: str,
+        holder: Mapping[str, Any],
+        *,
+        gone: bool = False,
+        details: Sequence[str] = (),
+    ) -> None:
         who = holder.get("who", "?")
         run_id = holder.get("run_id", "?")
         since = holder.get("started", "?")
         reason = holder.get("reason", "")
+        until = holder.get("expires", "")
         super().__init__(
             f"environment {environment!r} is locked by {who} (run {run_id}, since {since}"
             + (f", reason: {reason}" if reason else "")
+            + (", its holder is gone" if gone else (f", lease ends {until}" if until else ""))
             + ")"
         )
         self.environment = environment
         self.holder = dict(holder)
+        self.gone = gone
+        self.details = list(details)
 
 
 class WaitTimedOut(OpsError):
@@ -120,5 +132,33 @@ class NeedsHuman(OpsError):
     exit_code = EXIT_NEEDS_HUMAN
 
     def __init__(self, message: str, *, details: Sequence[str] = ()) -> None:
-        super().__init__(message)
-        self.details = list(details)
+        super().__init__(message, details=details)
+
+
+def describe_error(exc: BaseException) -> str:
+    """One clear line for any error a run can meet: ours, botocore's, a lost connection, Ctrl-C.
+
+    botocore is looked up only when it is already imported, so this stays on the ground floor.
+    """
+    import sys
+
+    if isinstance(exc, OpsError):
+        return str(exc) or type(exc).__name__
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted (Ctrl-C)"
+    botocore = sys.modules.get("botocore.exceptions")
+    if botocore is not None and isinstance(exc, botocore.ClientError):
+        response = getattr(exc, "response", {}) or {}
+        error = response.get("Error", {})
+        attempts = response.get("ResponseMetadata", {}).get("RetryAttempts", 0)
+        code = error.get("Code") or "error"
+        message = (error.get("Message") or "").splitlines()[0] if error.get("Message") else ""
+        retried = f" (after {attempts + 1} attempts)" if attempts else ""
+        return f"AWS {exc.operation_name} failed{retried}: {code}" + (
+            f": {message}" if message else ""
+        )
+    if botocore is not None and isinstance(exc, botocore.BotoCoreError):
+        first = (str(exc).splitlines() or [""])[0]
+        return f"AWS call failed: {type(exc).__name__}: {first}"
+    first = (str(exc).splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__

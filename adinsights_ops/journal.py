@@ -10,6 +10,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import re
 import secrets
 import socket
 from collections.abc import Iterator, Mapping
@@ -19,12 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from adinsights_ops.errors import OpsError
+from adinsights_ops.errors import OpsError, UsageError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 PREFIX = "journal"
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,79}")
 
 
 def utcnow() -> str:
@@ -34,6 +36,16 @@ def utcnow() -> str:
 def new_run_id() -> str:
     """Sortable by time, unique enough: 20261126T051500Z-3fa2."""
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
+
+
+def check_run_id(run_id: str) -> str:
+    """`run_id` when it can name a journal record; UsageError for anything else (`..`, `/`, '')."""
+    if not RUN_ID.fullmatch(run_id) or ".." in run_id:
+        raise UsageError(
+            f"{run_id!r} is not a run id (expected one like 20261126T051500Z-3fa2: see "
+            "`inv deploy.status`)"
+        )
+    return run_id
 
 
 def who() -> str:
@@ -70,6 +82,17 @@ class RunRecord:
     previous_revisions: dict[str, str] = attrs.field(factory=dict)
     deployed_revisions: dict[str, str] = attrs.field(factory=dict)
     notes: list[str] = attrs.field(factory=list)
+    failed_step: str | None = None
+    announced: dict[str, dict[str, str]] = attrs.field(factory=dict)
+    """announcement key (e.g. `succeeded`) -> channel -> outcome: what a resumed run must not resend"""
+
+    @property
+    def changed_something(self) -> bool:
+        """True when the run registered revisions other than the ones the services ran before."""
+        return any(
+            self.previous_revisions.get(service) != revision
+            for service, revision in self.deployed_revisions.items()
+        )
 
     def step(self, name: str) -> Step | None:
         return next((s for s in self.steps if s.name == name), None)
@@ -111,14 +134,33 @@ class Journal:
         return record
 
     def save(self, record: RunRecord) -> None:
-        self.s3.put_object(
-            Bucket=self.bucket,
-            Key=self.key(record.run_id),
-            Body=record.to_json().encode(),
-            ContentType="application/json",
-        )
+        """Write the record to the state bucket; when that fails, keep a local copy and re-raise."""
+        body = record.to_json().encode()
+        try:
+            self.s3.put_object(
+                Bucket=self.bucket,
+                Key=self.key(record.run_id),
+                Body=body,
+                ContentType="application/json",
+            )
+        except Exception:
+            self.keep_locally(record)
+            raise
+
+    def keep_locally(self, record: RunRecord) -> str:
+        """Write the record under the tool's home (when the bucket cannot be written); its path."""
+        from adinsights_ops.paths import journal_copy
+
+        path = journal_copy(self.environment, record.run_id)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(record.to_json(), encoding="utf-8")
+        except OSError:
+            return ""
+        return str(path)
 
     def load(self, run_id: str) -> RunRecord:
+        check_run_id(run_id)
         try:
             body = self.s3.get_object(Bucket=self.bucket, Key=self.key(run_id))["Body"].read()
         except self.s3.exceptions.NoSuchKey:
@@ -161,18 +203,22 @@ class Journal:
         try:
             yield step
         except BaseException as exc:
+            from adinsights_ops.errors import describe_error
+
             step.outcome = "failed"
-            step.outputs.setdefault(
-                "error", str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            )
-            raise
-        else:
-            if step.outcome == "running":
-                step.outcome = "done"
-        finally:
+            step.outputs.setdefault("error", describe_error(exc))
             step.finished = utcnow()
             step.elapsed = round(time.monotonic() - begun, 3)
-            self.save(record)
+            try:  # the step's own error is the one to report, not a journal write that failed too
+                self.save(record)
+            except Exception as save_error:
+                record.notes.append(f"journal not written after {name} failed: {save_error}")
+            raise
+        if step.outcome == "running":
+            step.outcome = "done"
+        step.finished = utcnow()
+        step.elapsed = round(time.monotonic() - begun, 3)
+        self.save(record)
 
 
 def deployed_before(
@@ -183,15 +229,21 @@ def deployed_before(
     if run_id is not None:
         record = journal.load(run_id)
     else:
-        candidates = [
+        deploys = [
             r
             for r in journal.runs(kind="deploy", limit=50)
             if r.previous_revisions and r.outcome in ("succeeded", "running", "needs-human")
         ]
+        candidates = [r for r in deploys if r.changed_something]
         if not candidates:
             raise OpsError(
-                f"the journal of {journal.environment} has no deploy to roll back "
-                "(nothing was deployed through this tool yet)"
+                f"the journal of {journal.environment} has no deploy that changed a revision to "
+                "roll back"
+                + (
+                    f" ({len(deploys)} deploy(s) found, each re-deploying what already ran)"
+                    if deploys
+                    else " (nothing was deployed through this tool yet)"
+                )
             )
         record = candidates[0]
     if not record.previous_revisions:

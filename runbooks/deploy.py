@@ -6,6 +6,7 @@ from typing import Any
 
 from invoke import Collection, Context, task
 
+from runbooks import options
 from runbooks.common import (
     ENV_HELP,
     JSON_HELP,
@@ -45,6 +46,8 @@ def deploy(
     scenario: str = "",
 ) -> None:
     """Deploy a release to an environment (runbook section 5), every step journaled."""
+    if resume:
+        options.run_id(resume, "--resume")
     from invoke.exceptions import Exit
 
     from adinsights_ops import config, pipeline
@@ -91,7 +94,7 @@ def deploy(
         _print_report(report)
     if report.outcome == "succeeded":
         return
-    code = EXIT_NEEDS_HUMAN if report.outcome == "needs-human" else EXIT_FAILED
+    code = EXIT_NEEDS_HUMAN if report.outcome in ("needs-human", "fenced") else EXIT_FAILED
     raise Exit(f"error: deploy {report.outcome} at step {report.failed_step}: {report.error}", code)
 
 
@@ -145,6 +148,10 @@ def _print_report(report: Any) -> None:
             f"RDS snapshot: {report.snapshot}"
             + (" (kept)" if report.outcome != "succeeded" else "")
         )
+    if report.lock:
+        print(f"lock: {report.lock}")
+    for warning in report.warnings:
+        print(f"warning: {warning}")
     if report.next_command:
         print(f"next: {report.next_command}")
 
@@ -164,51 +171,59 @@ def lock_status(c: Context, env: str, json: bool = False) -> None:
     if held is None:
         print(f"{env}: not locked")
         return
-    state = "EXPIRED" if held.expired else "held"
-    print(f"{env}: {state} by {held.who} on {held.host}, run {held.run_id}, reason: {held.reason}")
-    print(f"  since {held.started}, expires {held.expires}")
+    state = "held by a holder that is GONE" if held.gone else "held"
+    print(f"{env}: {state}: {held.describe()}, reason: {held.reason}")
+    print(f"  since {held.started}, last renewed {held.renewed or held.started}")
 
 
 @task(
     help={
         "env": ENV_HELP,
         "force": "required: removing someone's lock is deliberate",
+        "reason": "required: why the lock is removed (recorded in the journal and the activity log)",
         "yes": "do not ask",
     }
 )
 @ops_task
-def unlock(c: Context, env: str, force: bool = False, yes: bool = False) -> None:
-    """Remove the environment's deploy lock (after a crash); prints what it removed."""
+def unlock(c: Context, env: str, force: bool = False, reason: str = "", yes: bool = False) -> None:
+    """Remove the environment's deploy lock (after a crash); records who and why."""
     import sys
 
     from adinsights_ops import lock
     from adinsights_ops.errors import UsageError
     from adinsights_ops.loader import open_environment
+    from adinsights_ops.pipeline import unlock as force_unlock
 
     if not force:
         raise UsageError("unlock removes another run's lock: pass --force to mean it")
+    if not reason.strip():
+        raise UsageError("unlock needs --reason '<why>': it is recorded in the journal and the log")
     with open_environment(env) as ops:
         held = lock.read(ops.aws.s3(), bucket=ops.env.state_bucket, environment=ops.name)
         if held is None:
             print(f"{env}: not locked; nothing removed")
             return
-        print(
-            f"{env}: locked by {held.who}, run {held.run_id} ({held.reason}), since {held.started}"
-        )
+        print(f"{env}: locked by {held.describe()} ({held.reason}), since {held.started}")
+        if not held.gone:
+            print(
+                "warning: its holder looks alive; it will stop at its next step (fenced) and "
+                "leave what it changed so far"
+            )
         if not yes:
             if not sys.stdin.isatty():
                 raise UsageError("unlock asks before removing: pass --yes (not interactive)")
             if input("Remove this lock? Type 'unlock': ").strip() != "unlock":
                 raise UsageError("not confirmed; the lock stays")
-        removed = lock.force_unlock(ops.aws.s3(), bucket=ops.env.state_bucket, environment=ops.name)
+        removed = force_unlock(ops, reason=reason.strip())
     if removed is not None:
-        print(f"removed the lock of run {removed.run_id} held by {removed.who}")
+        print(f"removed the lock of run {removed.run_id} held by {removed.who}; recorded why")
 
 
 @task(help={"env": ENV_HELP, "limit": "how many runs", "json": JSON_HELP})
 @ops_task
 def status(c: Context, env: str, limit: int = 10, json: bool = False) -> None:
     """The last runs in the environment's journal."""
+    limit = options.whole(limit, "--limit", minimum=1, maximum=1000, what="how many runs")
     from adinsights_ops.loader import open_environment
 
     with open_environment(env) as ops:

@@ -241,6 +241,8 @@ def test_a_killed_deploy_resumes_and_its_lock_does_not_stay_forever(
     # The dead run still holds the lock: another deploy is refused with its details...
     blocked = run("deploy", "--env", "sandbox", "--image-tag", "v1.3.0", env=fast)
     assert blocked.code == 3 and run_id in blocked.stderr
+    assert f"inv deploy --env sandbox --resume {run_id}" in blocked.stderr
+    assert "inv deploy.unlock --env sandbox --force --reason" in blocked.stderr
     # ...but the run itself can take it back and finish from its first unfinished step.
     resumed = run("deploy", "--env", "sandbox", "--resume", run_id, "--json", env=fast)
     assert resumed.code == 0, resumed.output
@@ -269,7 +271,11 @@ def test_force_unlock_removes_a_dead_runs_lock(
     assert run_id in status.stdout
     refused = run("deploy.unlock", "--env", "sandbox", env=fast)
     assert refused.code == 2
-    unlocked = run("deploy.unlock", "--env", "sandbox", "--force", "--yes", env=fast)
+    no_reason = run("deploy.unlock", "--env", "sandbox", "--force", "--yes", env=fast)
+    assert no_reason.code == 2 and "--reason" in no_reason.stderr
+    unlocked = run(
+        "deploy.unlock", "--env", "sandbox", "--force", "--yes", "--reason", "killed", env=fast
+    )
     assert unlocked.code == 0 and f"removed the lock of run {run_id}" in unlocked.stdout
     assert (
         run("deploy.lock-status", "--env", "sandbox", env=fast)

@@ -43,7 +43,7 @@ def test_journal_records_steps_and_survives_a_failure(s3: Any) -> None:
         ("preflight", "done"),
         ("rollout", "failed"),
     ]
-    assert loaded.steps[1].outputs["error"] == "ECS said no"
+    assert loaded.steps[1].outputs["error"] == "RuntimeError: ECS said no"
     assert loaded.steps[0].finished is not None and loaded.outcome == "running"
     journal.finish(loaded, "failed")
     assert journal.load(record.run_id).outcome == "failed"
@@ -70,7 +70,7 @@ def test_journal_lists_newest_first_and_tolerates_new_fields(s3: Any) -> None:
 
 def test_rollback_target_is_the_last_deploy_that_changed_something(s3: Any) -> None:
     journal = Journal(s3, bucket=BUCKET, environment="staging")
-    with pytest.raises(OpsError, match="no deploy to roll back"):
+    with pytest.raises(OpsError, match="no deploy that changed a revision"):
         deployed_before(journal)
     ok = RunRecord(
         run_id="20261101T000000Z-0001",
@@ -80,6 +80,17 @@ def test_rollback_target_is_the_last_deploy_that_changed_something(s3: Any) -> N
         started="x",
         outcome="succeeded",
         previous_revisions={"svc": "td:1"},
+        deployed_revisions={"svc": "td:2"},
+    )
+    same_again = RunRecord(  # a re-deploy of what already ran: nothing to roll back to
+        run_id="20261101T120000Z-0003",
+        environment="staging",
+        kind="deploy",
+        who="me",
+        started="x",
+        outcome="succeeded",
+        previous_revisions={"svc": "td:2"},
+        deployed_revisions={"svc": "td:2"},
     )
     undone = RunRecord(
         run_id="20261102T000000Z-0002",
@@ -89,8 +100,10 @@ def test_rollback_target_is_the_last_deploy_that_changed_something(s3: Any) -> N
         started="x",
         outcome="rolled-back",
         previous_revisions={"svc": "td:2"},
+        deployed_revisions={"svc": "td:3"},
     )
     journal.save(ok)
+    journal.save(same_again)
     journal.save(undone)
     record, targets = deployed_before(journal)
     assert record.run_id == ok.run_id and targets == {"svc": "td:1"}
@@ -105,12 +118,11 @@ def test_lock_lets_exactly_one_run_in(s3: Any) -> None:
         lock.acquire(s3, bucket=BUCKET, environment="prod", run_id="run-2", reason="deploy")
     assert raised.value.exit_code == EXIT_LOCKED
     assert "run-1" in str(raised.value) and "deploy v1.4.0" in str(raised.value)
-    # The same run may take its lock again (resume); another run may not release it.
-    assert (
-        lock.acquire(s3, bucket=BUCKET, environment="prod", run_id="run-1", reason="resume").run_id
-        == "run-1"
-    )
-    other = lock.Lock(**{**held.body(), "run_id": "run-2"})
+    # The same run may not take its lock while its holder lives (tests/unit/test_lock.py has the
+    # resume of a gone holder); another run may not release it.
+    with pytest.raises(lock.HolderAlive):
+        lock.acquire(s3, bucket=BUCKET, environment="prod", run_id="run-1", reason="resume")
+    other = lock.Lock(**{**held.body(), "run_id": "run-2", "token": "another"})
     assert lock.release(s3, bucket=BUCKET, lock=other) is False
     assert lock.read(s3, bucket=BUCKET, environment="prod") is not None
     assert lock.release(s3, bucket=BUCKET, lock=held) is True
