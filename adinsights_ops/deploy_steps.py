@@ -6,6 +6,8 @@ each step does. Outputs are plain JSON values: they are what a resumed run reads
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import shlex
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -17,7 +19,7 @@ from adinsights_ops import ecs, oneoff
 from adinsights_ops.ecs_taskdefs import RevisionPlan
 from adinsights_ops.errors import OpsError
 from adinsights_ops.journal import Journal, RunRecord
-from adinsights_ops.lock import Lock
+from adinsights_ops.lock import Heartbeat, Lock
 from adinsights_ops.opsenv import OpsEnv
 from adinsights_ops.release import ImageTag
 
@@ -46,10 +48,24 @@ class DeployRun:
     targets: dict[str, str] = attrs.field(factory=dict)
     snapshot_id: str | None = None
     rollout: ecs.Rollout | None = None
+    heartbeat: Heartbeat | None = None
 
     @property
     def cluster(self) -> str:
         return self.ops.env.ecs.cluster
+
+    def fence(self) -> None:
+        """Raise LockLost unless this run still holds the environment's lock (before every step)."""
+        if self.heartbeat is not None:
+            self.lock = self.heartbeat.ensure()
+
+    def save(self) -> None:
+        """Journal the record now (progress inside a step, so a resume knows what was done)."""
+        self.journal.save(self.record)
+
+    def task_key(self, step: str, index: int) -> str:
+        """The idempotency key of a one-off task of this run (ECS startedBy: at most 36 chars)."""
+        return f"{self.record.run_id}:{step}:{index}"[-36:]
 
 
 def snapshot_name(env: str, tag: ImageTag, now: datetime | None = None) -> str:
@@ -158,7 +174,11 @@ def snapshot(run: DeployRun) -> Outputs:
     return {"snapshot": taken.id, "status": taken.status}
 
 
+RUN_TAG = "adinsights:run-id"
+
+
 def register(run: DeployRun) -> Outputs:
+    """One new revision per service, tagged with the run id; a resumed run reuses what it registered."""
     client = run.ops.aws.ecs()
     plans = ecs.plan_rollout(
         client,
@@ -166,8 +186,26 @@ def register(run: DeployRun) -> Outputs:
         services=run.ops.env.service_images(),
         image_tag=run.tag.ecr_tag,
     )
+    tag = {"key": RUN_TAG, "value": run.record.run_id}
+    plans = [
+        attrs.evolve(
+            p,
+            register_input={
+                **p.register_input,
+                "tags": [
+                    *(t for t in p.register_input.get("tags", []) if t.get("key") != RUN_TAG),
+                    tag,
+                ],
+            },
+        )
+        for p in plans
+    ]
     run.record.previous_revisions = {p.service: p.current for p in plans}
-    run.record.deployed_revisions = run.targets = ecs.register_revisions(client, plans)
+    resumed = run.record.step("register")
+    earlier = _registered_earlier(client, run, plans) if resumed and resumed.started else {}
+    targets = {p.service: earlier[p.service] for p in plans if p.service in earlier}
+    targets.update(ecs.register_revisions(client, [p for p in plans if p.service not in earlier]))
+    run.record.deployed_revisions = run.targets = {p.service: targets[p.service] for p in plans}
     return {
         "revisions": {s: ecs.short_arn(a) for s, a in run.targets.items()},
         "changes": {
@@ -176,26 +214,61 @@ def register(run: DeployRun) -> Outputs:
     }
 
 
+def _registered_earlier(client: Any, run: DeployRun, plans: list[RevisionPlan]) -> dict[str, str]:
+    """Service -> the revision an earlier attempt of this run registered (the family's newest, when
+    it carries this run's tag), so that a resumed run does not register twice."""
+    found = {}
+    for plan in plans:
+        if not plan.changed:
+            continue
+        try:
+            got = client.describe_task_definition(taskDefinition=plan.family, include=["TAGS"])
+        except client.exceptions.ClientException:
+            continue
+        tags = {t.get("key"): t.get("value") for t in got.get("tags", [])}
+        if tags.get(RUN_TAG) == run.record.run_id:
+            found[plan.service] = got["taskDefinition"]["taskDefinitionArn"]
+    return found
+
+
+def _run_once(
+    run: DeployRun, step: str, index: int, command: str, task_definition: str, container: str | None
+) -> str:
+    """Run a one-off command of a step once per run: a resume adopts a task still running or done."""
+    env = run.ops.env
+    result = ecs.run_task(
+        run.ops.aws.ecs(),
+        cluster=run.cluster,
+        task_definition=task_definition,
+        command=shlex.split(command),
+        network=_network(run),
+        container=container,
+        timeout=env.ecs.task_timeout,
+        logs=run.ops.aws.logs(),
+        idempotency_key=run.task_key(step, index),
+        on_event=run.on_event,
+        clock=run.ops.clock,
+    )
+    return f"{command}: exit {result.exit_code} in {result.elapsed:.1f}s"
+
+
 def one_off(run: DeployRun) -> Outputs:
-    """migrate, seed_roles, enable_rls on the NEW backend revision; each must exit 0."""
+    """migrate, seed_roles, enable_rls on the NEW backend revision; each must exit 0, once per run."""
     env = run.ops.env
     backend = env.ecs.services["backend"].name
-    network = _network(run)
-    done = []
-    for command in env.release.one_off_commands:
-        result = ecs.run_task(
-            run.ops.aws.ecs(),
-            cluster=run.cluster,
-            task_definition=run.targets[backend],
-            command=shlex.split(command),
-            network=network,
-            container=env.ecs.one_off_container,
-            timeout=env.ecs.task_timeout,
-            logs=run.ops.aws.logs(),
-            on_event=run.on_event,
-            clock=run.ops.clock,
+    step = run.record.step("one-off")
+    done: list[str] = list(step.outputs.get("commands", [])) if step else []
+    for index, command in enumerate(env.release.one_off_commands):
+        if index < len(done):
+            continue  # finished by an earlier attempt of this run
+        done.append(
+            _run_once(
+                run, "one-off", index, command, run.targets[backend], env.ecs.one_off_container
+            )
         )
-        done.append(f"{command}: exit {result.exit_code} in {result.elapsed:.1f}s")
+        if step is not None:
+            step.outputs["commands"] = list(done)
+            run.save()
     return {"commands": done}
 
 
@@ -225,20 +298,10 @@ def warm(run: DeployRun) -> Outputs:
     if not warmed.ok:
         raise StepFailed(f"warming the aggregate snapshot failed: {warmed.detail}")
     worker = env.ecs.services["worker"]
-    result = ecs.run_task(
-        run.ops.aws.ecs(),
-        cluster=run.cluster,
-        task_definition=run.targets[worker.name],
-        command=shlex.split(env.release.warm_command),
-        network=_network(run),
-        timeout=env.ecs.task_timeout,
-        logs=run.ops.aws.logs(),
-        on_event=run.on_event,
-        clock=run.ops.clock,
-    )
+    ran = _run_once(run, "warm", 0, env.release.warm_command, run.targets[worker.name], None)
     return {
         "aggregate_snapshot": f"{warmed.status} in {warmed.latency_ms:.0f} ms",
-        "sync_meta_metrics": f"exit {result.exit_code}",
+        "sync_meta_metrics": ran.rsplit(": ", 1)[-1].split(" in ", 1)[0],
     }
 
 
@@ -262,39 +325,74 @@ def smoke(run: DeployRun) -> Outputs:
 
 
 def announce(run: DeployRun) -> Outputs:
-    """Slack, SES, the activity log; then release the lock. A failed channel is reported, not fatal."""
-    from adinsights_ops import lock, notify
-
-    env, notes = run.ops.env, run.ops.env.notifications
+    """Slack, SES, the activity log. A failed channel is reported, not fatal; a resumed run does not
+    announce twice. The pipeline releases the lock once the run is journaled as ended."""
+    env = run.ops.env
     text = (
         f"ADinsights {run.tag.given} deployed to {env.name} (run {run.record.run_id}, "
         f"by {run.record.who})"
     )
-    webhook: Callable[[], Any] | None = None
-    if notes.slack_webhook_secret:
-        secret_id = notes.slack_webhook_secret
-        webhook = lambda: notify.webhook_url_from_secret(  # noqa: E731
-            run.ops.aws.client("secretsmanager"), secret_id=secret_id
-        )
-    announcement = notify.announce(
-        None,
-        run_id=run.record.run_id,
-        text=text,
-        subject=f"[{env.name}] {run.tag.given} deployed",
-        slack_webhook=webhook,
-        ses=run.ops.aws.client("ses") if notes.email_from else None,
-        sender=notes.email_from,
-        recipients=notes.email_to,
-        activity_log=env.path(notes.activity_log) if notes.activity_log else None,
-        log_line=text,
-        clock=run.ops.clock,
+    channels = announce_run(
+        run, "succeeded", text=text, subject=f"[{env.name}] {run.tag.given} deployed"
     )
-    if run.lock is not None:
-        lock.release(run.ops.aws.s3(), bucket=env.state_bucket, lock=run.lock)
     return {
-        "channels": {c.channel: c.outcome for c in announcement.channels},
-        "summary": announcement.summary(),
+        "channels": channels,
+        "summary": ", ".join(f"{c} {o}" for c, o in channels.items()),
     }
+
+
+CHANNELS = ("slack", "email", "activity-log")
+
+
+def announce_run(run: DeployRun, key: str, *, text: str, subject: str) -> dict[str, str]:
+    """Announce on each configured channel that has not yet had announcement `key` for this run.
+
+    What was sent is journaled after each channel, so a resumed run never sends it twice. Raises
+    nothing: a channel that fails is reported as failed.
+    """
+    from adinsights_ops import notify
+
+    env, notes = run.ops.env, run.ops.env.notifications
+    sent = run.record.announced.setdefault(key, {})
+    for channel in CHANNELS:
+        if sent.get(channel) in ("sent", "skipped"):
+            continue
+        webhook: Callable[[], Any] | None = None
+        if channel == "slack" and notes.slack_webhook_secret:
+            webhook = functools.partial(
+                notify.webhook_url_from_secret,
+                run.ops.aws.client("secretsmanager"),
+                secret_id=notes.slack_webhook_secret,
+            )
+        try:
+            announcement = notify.announce(
+                None,
+                run_id=run.record.run_id,
+                text=text,
+                subject=subject,
+                slack_webhook=webhook,
+                ses=run.ops.aws.client("ses") if channel == "email" and notes.email_from else None,
+                sender=notes.email_from,
+                recipients=notes.email_to,
+                activity_log=(
+                    env.path(notes.activity_log)
+                    if channel == "activity-log" and notes.activity_log
+                    else None
+                ),
+                log_line=text,
+                clock=run.ops.clock,
+            )
+            outcome = announcement.outcome(channel)
+            sent[channel] = outcome.outcome + (
+                f": {outcome.detail}" if outcome.outcome == "failed" else ""
+            )
+        except Exception as exc:  # reported, never raised: the deploy's outcome stands
+            sent[channel] = f"failed: {type(exc).__name__}"
+        with contextlib.suppress(
+            Exception
+        ):  # the journal's own failure is the pipeline's to report
+            run.save()
+    return dict(sent)
 
 
 STEPS: tuple[tuple[str, Callable[[DeployRun], Outputs]], ...] = (
