@@ -75,3 +75,22 @@ def check_scenario(
     from adinsights_ops.sandbox.scenarios import check_exercised
 
     check_exercised(scenario, env, revisions)
+
+
+def check_scenario_for(ops: OpsEnv, scenario: str | None, image_tag: str) -> None:
+    """`check_scenario` with the revisions a deploy of `image_tag` (as in ECR) would roll out.
+
+    Reads only (DescribeServices, DescribeTaskDefinition), and nothing at all outside a sandbox
+    rehearsal.
+    """
+    if not ops.env.sandbox or scenario is None or scenario in ("", "none"):
+        return
+    from adinsights_ops import ecs
+
+    revisions = ecs.plan_rollout(
+        ops.aws.ecs(),
+        cluster=ops.env.ecs.cluster,
+        services=ops.env.service_images(),
+        image_tag=image_tag,
+    )
+    check_scenario(ops, scenario, revisions)
