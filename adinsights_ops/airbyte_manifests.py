@@ -95,10 +95,10 @@ class Applied:
 
 
 def manifests_dir(env: Environment) -> Path:
-    """The manifests' folder: `airbyte.manifests`, relative to the environments file's folder."""
+    """The manifests' folder: `airbyte.manifests`, relative to the environments file's folder
+    (or, when it exists only there, to the project root: see `Environment.path`)."""
     folder = env.airbyte.manifests if env.airbyte else "infrastructure/airbyte"
-    path = Path(folder)
-    return path if path.is_absolute() else Path(env.source).parent / path
+    return env.path(folder)
 
 
 def load_manifests(folder: str | Path) -> list[Manifest]:
@@ -120,16 +120,16 @@ def load_manifests(folder: str | Path) -> list[Manifest]:
 
 
 def load_manifest(path: str | Path) -> Manifest:
-    import yaml
+    from adinsights_ops.config import load_yaml
 
     source = str(path)
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(source, "", f"cannot be read ({exc.strerror})") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(source, "", "is not valid YAML") from exc
-    return parse_manifest(data, source)
+    except ValueError as exc:
+        raise ConfigError(source, "", "cannot be read as UTF-8 text") from exc
+    return parse_manifest(load_yaml(text, source), source)
 
 
 def parse_manifest(data: object, source: str) -> Manifest:
@@ -157,10 +157,24 @@ def parse_manifest(data: object, source: str) -> Manifest:
             raise ConfigError(
                 source, "schedule.cronExpression", "needed with scheduleType cron, and only then"
             )
+        if cron is not None and len(cron.split()) not in (6, 7):
+            raise ConfigError(
+                source,
+                "schedule.cronExpression",
+                f"expected a Quartz cron of 6 or 7 fields (e.g. '0 0 * * * ?'), got {cron!r}",
+            )
     streams = None
     if top.get("streams") is not None:
         if not isinstance(top["streams"], list):
             raise ConfigError(source, "streams", "expected a list of streams")
+        if not top["streams"]:
+            # Applying it would deselect every stream of the connection: never what is meant.
+            raise ConfigError(
+                source,
+                "streams",
+                "is empty, which would stop syncing every stream: list the streams to sync, "
+                "or leave `streams` out to leave them unmanaged",
+            )
         streams = tuple(
             _stream(item, source, f"streams[{i}]") for i, item in enumerate(top["streams"])
         )
@@ -190,7 +204,7 @@ def _stream(item: object, source: str, key: str) -> StreamSpec:
     if cursor is not None and not _strings(cursor):
         raise ConfigError(source, f"{key}.cursorField", "expected a list of field names")
     pk = data.get("primaryKey")
-    if pk is not None and not (isinstance(pk, list) and all(_strings(p) for p in pk)):
+    if pk is not None and not (isinstance(pk, list) and pk and all(_strings(p) for p in pk)):
         raise ConfigError(source, f"{key}.primaryKey", "expected a list of field paths (lists)")
     return StreamSpec(
         name=name,
@@ -345,6 +359,13 @@ def apply(client: AirbyteClient, drifts: Sequence[Drift]) -> list[Applied]:
     fields: dict[str, list[str]] = {}
     names: dict[str, str] = {}
     for drift in drifts:
+        configurations = drift.patch.get("configurations")
+        if isinstance(configurations, Mapping) and configurations.get("streams") == []:
+            raise ConfigError(
+                "airbyte manifests",
+                f"{drift.connection}.streams",
+                "is empty: refusing to deselect every stream of the connection",
+            )
         bodies.setdefault(drift.connection_id, {}).update(drift.patch)
         fields.setdefault(drift.connection_id, []).append(drift.field)
         names[drift.connection_id] = drift.connection

@@ -5,6 +5,7 @@ Every error names the file, the key and what was expected, so a bad edit is one 
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -21,6 +22,9 @@ ROLES = ("backend", "worker", "beat", "frontend")
 BRANCH_RULES = ("main", "tags", "any")
 PLACEHOLDER = re.compile(r"<[A-Z][A-Z0-9_]*>")
 ACCOUNT = re.compile(r"^\d{12}$")
+MAX_TIMEOUT = 7 * 24 * 3600.0  # the same week as waiting.check_timeout
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+"""The checkout (or installation) this library runs from: where relative paths fall back to."""
 REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 
 
@@ -154,12 +158,45 @@ class Environment:
     cost: CostSettings | None = None
     infra: Mapping[str, Any] = attrs.field(factory=dict)  # checked by infra_settings.check_mapping
 
-    def path(self, value: str) -> Path:
-        """A path from the environments file: `~` and `{ops_home}` expanded, relative to the file."""
-        from adinsights_ops.sandbox import home
+    def path_candidates(self, value: str) -> tuple[Path, ...]:
+        """Where a path from the environments file may be, in the order they are tried.
+
+        `~` and `{ops_home}` are expanded. A relative path is tried against the environments
+        file's own folder first, then against the project root (so that a copy of the file kept
+        elsewhere, e.g. through $ADINSIGHTS_ENVIRONMENTS, still finds the project's templates).
+        """
+        from adinsights_ops.paths import home
 
         expanded = Path(value.replace("{ops_home}", str(home()))).expanduser()
-        return expanded if expanded.is_absolute() else Path(self.source).parent / expanded
+        if expanded.is_absolute():
+            return (expanded,)
+        first = Path(self.source).parent / expanded
+        second = PROJECT_ROOT / expanded
+        if first.resolve() == second.resolve():
+            return (first,)
+        return (first, second)
+
+    def path(self, value: str) -> Path:
+        """A path from the environments file (see `path_candidates`): the first that exists, or
+        the environments file's folder's when none does (so an output path is made there)."""
+        candidates = self.path_candidates(value)
+        return next((p for p in candidates if p.exists()), candidates[0])
+
+    def existing_path(self, value: str, *, key: str, kind: str = "file") -> Path:
+        """`path(value)`, which must exist as a `kind` ("file" or "directory"); else a ConfigError
+        naming the key and every path tried."""
+        candidates = self.path_candidates(value)
+        for candidate in candidates:
+            if kind == "directory" and candidate.is_dir():
+                return candidate
+            if kind == "file" and candidate.is_file():
+                return candidate
+        tried = " or ".join(str(c) for c in candidates)
+        found = next((c for c in candidates if c.exists()), None)
+        what = f"is not a {kind}" if found is not None else "does not exist"
+        raise ConfigError(
+            self.source, key, f"expected an existing {kind}: {value!r} {what} (tried {tried})"
+        )
 
     def repository_for(self, role: str) -> str:
         return self.repositories[self.ecs.services[role].image]
@@ -223,15 +260,39 @@ class _Reader:
             )
         return value
 
-    def number(self, name: str, default: float) -> float:
+    def number(self, name: str, default: float, *, maximum: float = math.inf) -> float:
         value = self._get(name, required=False)
         if value is None:
             return default
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or not 0 < value <= maximum
+        ):
+            limit = f" of at most {maximum:g}" if math.isfinite(maximum) else ""
             raise ConfigError(
-                self.source, self.key(name), f"expected a positive number, got {_kind(value)}"
+                self.source,
+                self.key(name),
+                f"expected a positive number{limit}, got {_kind(value)}",
             )
         return float(value)
+
+    def seconds(self, name: str, default: float) -> float:
+        """A timeout: a positive number of seconds, at most a week."""
+        return self.number(name, default, maximum=MAX_TIMEOUT)
+
+    def whole(self, name: str, default: int, *, maximum: int) -> int:
+        value = self._get(name, required=False)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= maximum:
+            raise ConfigError(
+                self.source,
+                self.key(name),
+                f"expected a whole number from 1 to {maximum}, got {_kind(value)}",
+            )
+        return int(value)
 
     def choice(self, name: str, choices: Sequence[str]) -> str:
         value = self.text(name)
@@ -319,8 +380,8 @@ def _ecs(r: _Reader, repositories: Mapping[str, str]) -> EcsSettings:
             r.source, net_r.path, "expected subnets and security_groups, or from_service"
         )
     timeouts = r.section("timeouts", required=False)
-    rollout_timeout = timeouts.number("rollout", 900.0) if timeouts else 900.0
-    task_timeout = timeouts.number("task", 1800.0) if timeouts else 1800.0
+    rollout_timeout = timeouts.seconds("rollout", 900.0) if timeouts else 900.0
+    task_timeout = timeouts.seconds("task", 1800.0) if timeouts else 1800.0
     if timeouts:
         timeouts.done()
     settings = EcsSettings(
@@ -349,7 +410,7 @@ def _airbyte(r: _Reader | None) -> AirbyteSettings | None:
         ssh = SshSettings(
             host=ssh_r.text("host"),
             user=ssh_r.text("user"),
-            port=int(ssh_r.number("port", 22)),
+            port=ssh_r.whole("port", 22, maximum=65535),
             known_hosts=ssh_r.opt_text("known_hosts") or "~/.ssh/known_hosts",
             key_file=ssh_r.opt_text("key_file"),
             data_volume=ssh_r.opt_text("data_volume") or "/var/lib/airbyte",
@@ -361,7 +422,7 @@ def _airbyte(r: _Reader | None) -> AirbyteSettings | None:
         client_secret=r.text("client_secret"),
         connections=connections,
         manifests=r.opt_text("manifests") or "infrastructure/airbyte",
-        sync_timeout=r.number("sync_timeout", 3600.0),
+        sync_timeout=r.seconds("sync_timeout", 3600.0),
         ssh=ssh,
     )
     r.done()
@@ -377,7 +438,7 @@ def _dbt(r: _Reader | None) -> DbtSettings | None:
         target=r.text("target"),
         artifacts_prefix=r.opt_text("artifacts_prefix") or "dbt/",
         artifacts_bucket=r.opt_text("artifacts_bucket"),
-        build_timeout=r.number("build_timeout", 3600.0),
+        build_timeout=r.seconds("build_timeout", 3600.0),
     )
     r.done()
     return settings
@@ -394,7 +455,7 @@ def _release(r: _Reader | None, name: str) -> ReleaseSettings:
         snapshot_required=r.flag("snapshot_required", True),
         one_off_commands=commands or defaults.one_off_commands,
         warm_command=r.opt_text("warm_command") or defaults.warm_command,
-        lock_ttl=r.number("lock_ttl", defaults.lock_ttl),
+        lock_ttl=r.seconds("lock_ttl", defaults.lock_ttl),
     )
     if settings.promotion_from == name:
         raise ConfigError(r.source, r.key("promotion_from"), "another environment than this one")
@@ -432,7 +493,7 @@ def _cost(r: _Reader | None) -> CostSettings | None:
         offhours_down=r.opt_text("offhours_down") or defaults.offhours_down,
         offhours_up=r.opt_text("offhours_up") or defaults.offhours_up,
         offhours_timezone=r.opt_text("offhours_timezone") or defaults.offhours_timezone,
-        rightsize_days=int(r.number("rightsize_days", defaults.rightsize_days)),
+        rightsize_days=r.whole("rightsize_days", defaults.rightsize_days, maximum=366),
     )
     r.done()
     return settings
@@ -494,7 +555,6 @@ def environments_file(path: str | os.PathLike[str] | None = None) -> Path:
 
 def read_file(path: str | os.PathLike[str] | None = None) -> tuple[str, Mapping[str, Any]]:
     """Read and parse the environments file; returns (its name for messages, the top mapping)."""
-    import yaml
 
     file = environments_file(path)
     source = str(file)
@@ -504,15 +564,51 @@ def read_file(path: str | os.PathLike[str] | None = None) -> tuple[str, Mapping[
         raise ConfigError(source, "", "file not found") from None
     except OSError as exc:
         raise ConfigError(source, "", f"cannot be read ({exc.strerror})") from exc
+    except ValueError as exc:  # not UTF-8
+        raise ConfigError(source, "", f"cannot be read as UTF-8 text ({exc})") from exc
+    data = load_yaml(text, source)
+    if not isinstance(data, Mapping):
+        raise ConfigError(source, "", "expected a mapping of environment names")
+    return source, data
+
+
+def load_yaml(text: str, source: str) -> Any:
+    """Parse YAML safely, refusing what YAML itself lets pass silently: a key given twice in one
+    mapping (the last would win without a word). Errors name the file, the dotted key and line."""
+    import yaml
+
     try:
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is not None:
+            _check_unique_keys(node, source, "")
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "somewhere"
         raise ConfigError(source, "", f"is not valid YAML ({where})") from exc
-    if not isinstance(data, Mapping):
-        raise ConfigError(source, "", "expected a mapping of environment names")
-    return source, data
+
+
+def _check_unique_keys(node: Any, source: str, path: str) -> None:
+    import yaml
+
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
+            dotted = f"{path}.{key}" if path else key
+            line = key_node.start_mark.line + 1
+            if key in seen and key != "<<":
+                raise ConfigError(
+                    source,
+                    dotted,
+                    f"given twice (lines {seen[key]} and {line}); YAML would silently keep "
+                    "the last: remove one",
+                )
+            seen[key] = line
+            _check_unique_keys(value_node, source, dotted)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _check_unique_keys(item, source, f"{path}[{index}]")
 
 
 def environment_names(path: str | os.PathLike[str] | None = None) -> list[str]:

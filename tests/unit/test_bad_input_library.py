@@ -8,16 +8,18 @@ refusal which still did something fails.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import attrs
 import pytest
 
-from adinsights_ops import airbyte, ecs, rds
+from adinsights_ops import airbyte, config, ecs, rds
 from adinsights_ops.aws import is_mutating
-from adinsights_ops.errors import EXIT_USAGE, OpsError, UsageError
+from adinsights_ops.errors import EXIT_USAGE, ConfigError, OpsError, UsageError
 from adinsights_ops.waiting import MAX_TIMEOUT, check_timeout, wait_until
-from tests.simulated import FakeClock, Simulated, simulated_sandbox
+from tests.simulated import ENVIRONMENTS, ROOT, FakeClock, Simulated, simulated_sandbox
 from tests.unit.test_airbyte_contract import META, Harness, airbyte_harness
 
 BAD_TIMEOUTS = [
@@ -322,9 +324,133 @@ def test_an_invalid_identifier_in_the_environments_file_is_a_config_error(
     shared: Simulated, key: str, value: object
 ) -> None:
     from adinsights_ops import infra
-    from adinsights_ops.errors import ConfigError
 
     env = attrs.evolve(shared.env, infra={"engine": "cloudformation", key: value})
     with pytest.raises(ConfigError, match=rf"sandbox\.infra\.{key}: expected") as raised:
         infra.for_environment(env)
     assert raised.value.source == shared.env.source
+
+
+# -- 6. Airbyte manifests --------------------------------------------------------------------------
+
+MANIFEST = """\
+connection: meta_ads
+name: Meta Ads
+status: active
+schedule: {scheduleType: cron, cronExpression: "0 0 * * * ?"}
+streams:
+  - {name: ads_insights, syncMode: incremental_append, cursorField: [date_start]}
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "expected"),
+    [
+        (MANIFEST.split("streams:")[0] + "streams: []\n", "streams", "is empty"),
+        (MANIFEST + "status: inactive\n", "status", "given twice"),
+        (MANIFEST.replace("name: Meta Ads", "name: Meta Ads\nname: Other"), "name", "given twice"),
+        (MANIFEST.replace('"0 0 * * * ?"', '"0 0 * *"'), "schedule.cronExpression", "Quartz cron"),
+        (
+            MANIFEST.replace("cursorField: [date_start]", "primaryKey: []"),
+            "streams[0].primaryKey",
+            "field paths",
+        ),
+        (MANIFEST.split("streams:")[0] + "streams: ads_insights\n", "streams", "expected a list"),
+        ("", "", "expected a mapping"),
+    ],
+)
+def test_manifest_nonsense_is_a_config_error_naming_file_and_key(
+    tmp_path: Path, text: str, key: str, expected: str
+) -> None:
+    from adinsights_ops.airbyte_manifests import load_manifest
+
+    path = tmp_path / "meta_ads.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=re.escape(expected)) as raised:
+        load_manifest(path)
+    assert raised.value.source == str(path)
+    assert raised.value.key == key
+
+
+def test_a_manifest_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
+    from adinsights_ops.airbyte_manifests import load_manifest
+
+    path = tmp_path / "meta_ads.yaml"
+    path.write_bytes(b"connection: meta\xff\xfe\n")
+    with pytest.raises(ConfigError, match="UTF-8"):
+        load_manifest(path)
+
+
+def test_an_empty_stream_list_is_never_patched(h: Harness) -> None:
+    from adinsights_ops.airbyte_manifests import Manifest, apply, diff
+
+    live_before = h.client.get_connection(META)
+    empty = Manifest(source="forged.yaml", connection="meta_ads", streams=())
+    drifts = diff(h.client, [empty], {"meta_ads": META})
+    assert drifts  # every live stream would go
+    before = len(h.sim.calls)
+    with pytest.raises(ConfigError, match="every stream"):
+        apply(h.client, drifts)
+    assert len(h.sim.calls) == before
+    assert h.client.get_connection(META)["configurations"] == live_before["configurations"]
+
+
+# -- 8. the environments file ----------------------------------------------------------------------
+
+
+def test_a_duplicated_key_in_the_environments_file_is_a_config_error(tmp_path: Path) -> None:
+    text = ENVIRONMENTS.read_text()
+    doubled = text.replace(
+        "    timeouts: {rollout: 120, task: 60}",
+        "    timeouts: {rollout: 120, task: 60, rollout: 5}",
+        1,
+    )
+    assert doubled != text
+    path = tmp_path / "environments.yaml"
+    path.write_text(doubled)
+    with pytest.raises(ConfigError, match="given twice") as raised:
+        config.load("sandbox", path)
+    assert raised.value.key == "sandbox.ecs.timeouts.rollout"
+    # A whole environment given twice is caught as well (YAML would keep the second silently).
+    path.write_text(text + "\nsandbox:\n  account: '123456789012'\n")
+    with pytest.raises(ConfigError, match="given twice") as raised:
+        config.load("sandbox", path)
+    assert raised.value.key == "sandbox"
+
+
+@pytest.mark.parametrize("value", [".inf", ".nan", "-1", "0", "700000"])
+def test_an_absurd_timeout_in_the_environments_file_is_a_config_error(
+    tmp_path: Path, value: str
+) -> None:
+    text = ENVIRONMENTS.read_text().replace(
+        "timeouts: {rollout: 120", f"timeouts: {{rollout: {value}", 1
+    )
+    path = tmp_path / "environments.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match="expected a positive number") as raised:
+        config.load("sandbox", path)
+    assert raised.value.key == "sandbox.ecs.timeouts.rollout"
+
+
+def test_a_copy_elsewhere_resolves_relative_paths_against_the_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    copy = tmp_path / "elsewhere" / "environments.yaml"
+    copy.parent.mkdir()
+    copy.write_text(ENVIRONMENTS.read_text())
+    monkeypatch.setenv("ADINSIGHTS_ENVIRONMENTS", str(copy))
+    env = config.load("sandbox")
+    assert env.source == str(copy)
+    dbt_dir = env.existing_path(env.dbt.project_dir, key="dbt.project_dir", kind="directory")  # type: ignore[union-attr]
+    assert dbt_dir == ROOT / "adinsights_ops/sandbox/dbt_project"
+    assert env.path("infrastructure/cloudformation/network-data.yaml").is_file()
+    # A file next to the copy wins over the project's.
+    (copy.parent / "infrastructure").mkdir()
+    assert env.path("infrastructure") == copy.parent / "infrastructure"
+    # Nowhere: the error says which paths were tried.
+    with pytest.raises(ConfigError) as raised:
+        env.existing_path("infrastructure/nosuch.yaml", key="sandbox.infra.template")
+    message = str(raised.value)
+    assert str(copy.parent / "infrastructure/nosuch.yaml") in message
+    assert str(ROOT / "infrastructure/nosuch.yaml") in message
+    assert raised.value.key == "sandbox.infra.template"
