@@ -159,10 +159,19 @@ def snapshot(run: DeployRun) -> Outputs:
         return {"skipped": "snapshot_required is off"}
     from adinsights_ops import rds
 
+    # The name is decided and journaled before the snapshot is asked for: a resumed run then finds
+    # (and waits for) the snapshot its killed attempt started instead of taking a second one.
+    step = run.record.step("snapshot")
+    label = str(step.outputs.get("snapshot") or "") if step else ""
+    if not label:
+        label = rds.snapshot_id(snapshot_name(env.name, run.tag))
+        if step is not None:
+            step.outputs["snapshot"] = label
+            run.save()
     taken = rds.snapshot(
         run.ops.aws.client("rds"),
         instance=env.rds_instance,
-        label=snapshot_name(env.name, run.tag),
+        label=label,
         tags={
             "adinsights:environment": env.name,
             "adinsights:release": run.tag.ecr_tag,

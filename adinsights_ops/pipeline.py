@@ -233,9 +233,9 @@ def _carry_out(run: DeployRun, on_step: Callable[[str], None] | None) -> DeployR
             restore(run, name, done.outputs)
             continue
         try:
-            run.fence()  # a run that lost its lock changes nothing more
             if on_step is not None:
                 on_step(name)
+            run.fence()  # a run that lost its lock changes nothing more
             with journal.step(record, name) as step:
                 outputs = body(run)
                 step.outputs.update(outputs)
