@@ -59,6 +59,23 @@ def _git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProc
     return done
 
 
+def repository_root(repo_dir: str | os.PathLike[str], *, option: str = "--repo") -> Path:
+    """The top folder of the git repository `repo_dir` is in; UsageError (exit 2) when it is not
+    a folder, or not in a repository. Reads only."""
+    given = str(repo_dir)
+    if not given or "\x00" in given:
+        raise UsageError(f"{option} {given!r}: expected a git repository folder")
+    folder = Path(given).expanduser()
+    if not folder.exists():
+        raise UsageError(f"{option} {given}: no such folder")
+    if not folder.is_dir():
+        raise UsageError(f"{option} {given}: not a folder (expected a git repository)")
+    shown = _git(folder.resolve(), "rev-parse", "--show-toplevel", check=False)
+    if shown.returncode != 0 or not shown.stdout.strip():
+        raise UsageError(f"{option} {given}: not in a git repository")
+    return Path(shown.stdout.strip()).resolve()
+
+
 def locate(
     repo_dir: str | os.PathLike[str], project_subdir: str | os.PathLike[str]
 ) -> tuple[Path, str]:
@@ -67,10 +84,7 @@ def locate(
     `repo_dir` may be any folder inside the repository; `project_subdir` is relative to it.
     """
     folder = Path(repo_dir).resolve()
-    shown = _git(folder, "rev-parse", "--show-toplevel", check=False)
-    if shown.returncode != 0:
-        raise UsageError(f"{folder} is not in a git repository")
-    root = Path(shown.stdout.strip()).resolve()
+    root = repository_root(repo_dir)
     project = (folder / project_subdir).resolve()
     if not project.is_relative_to(root):
         raise UsageError(f"{project} is outside the git repository {root}")

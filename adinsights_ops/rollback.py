@@ -18,11 +18,14 @@ from pathlib import Path
 import attrs
 
 from adinsights_ops import ecs, oneoff
+from adinsights_ops.dbt_git import repository_root, tag_ref
 from adinsights_ops.errors import OpsError, UsageError
 from adinsights_ops.journal import RunRecord, who
 from adinsights_ops.opsenv import OpsEnv
+from adinsights_ops.waiting import check_timeout
 
-MIGRATION = re.compile(r"^(?P<app>[a-z_][a-z0-9_]*):(?P<target>\d{4}|zero)$")
+# ASCII only, matched whole: full-width digits or a trailing newline are not a migration.
+MIGRATION = re.compile(r"(?P<app>[a-z_][a-z0-9_]*):(?P<target>[0-9]{4}|zero)", re.ASCII)
 
 
 class IrreversibleMigration(OpsError):
@@ -53,7 +56,7 @@ class MigrationRollback:
 
 def parse_migration(text: str) -> tuple[str, str]:
     """`app:0042` -> ("app", "0042"); anything else is a usage error."""
-    found = MIGRATION.match(text.strip())
+    found = MIGRATION.fullmatch(text) if isinstance(text, str) else None
     if not found:
         raise UsageError(f"--to-migration expects app:NNNN (e.g. analytics:0042), got {text!r}")
     return found["app"], found["target"]
@@ -67,6 +70,7 @@ def plan_migration(
     ops: OpsEnv, *, app: str, target: str, on_event: ecs.OnEvent | None = None
 ) -> MigrationPlan:
     """Ask Django (`migrate app NNNN --plan`, a one-off task) what unapplying would do. Changes nothing."""
+    parse_migration(f"{app}:{target}")  # the command is built from them: check before running
     result = _run(ops, f"python manage.py migrate {app} {target} --plan", on_event)
     operations = tuple(
         line.strip() for line in result.log_tail if line.strip() and line != "Planned operations:"
@@ -84,6 +88,7 @@ def migrate_back(
     ops: OpsEnv, *, app: str, target: str, on_event: ecs.OnEvent | None = None
 ) -> MigrationRollback:
     """Unapply migrations down to `target`, refusing when the plan shows an irreversible step."""
+    parse_migration(f"{app}:{target}")
     plan = plan_migration(ops, app=app, target=target, on_event=on_event)
     if plan.irreversible:
         raise IrreversibleMigration(f"{app}:{target}", plan.irreversible)
@@ -113,14 +118,29 @@ def manifests_at(repo: Path, tag: str, folder: str) -> Path:
 
 
 def _git(repo: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=False
-    )
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(repo), *args], capture_output=True, text=True, check=False
+        )
+    except OSError as exc:
+        raise UsageError(f"git cannot be run ({exc.strerror or exc})") from exc
     if done.returncode != 0:
+        lines = done.stderr.strip().splitlines()
         raise UsageError(
-            f"git {' '.join(args)} failed in {repo}: {done.stderr.strip().splitlines()[-1:]}"
+            f"git {' '.join(args)} failed in {repo}: {lines[-1] if lines else done.returncode}"
         )
     return done.stdout
+
+
+def _inside(path: Path, root: Path, what: str) -> str:
+    """`path` relative to the repository `root` (POSIX), or UsageError saying it is elsewhere."""
+    resolved = path.resolve()
+    if not resolved.is_relative_to(root):
+        raise UsageError(
+            f"--repo {root}: {what} {resolved} is not inside this repository; give the "
+            "repository that holds the project"
+        )
+    return resolved.relative_to(root).as_posix()
 
 
 def data_back_to(
@@ -131,22 +151,29 @@ def data_back_to(
 
     env = ops.env
     fixed: tuple[str, ...] = ()
-    root = Path(_git(repo, "rev-parse", "--show-toplevel").strip())
+    # Everything about the repository and the tag is checked before anything is changed.
+    if timeout is not None:
+        timeout = check_timeout(timeout)
+    root = repository_root(repo)
+    tag_ref(root, tag)
+    folder = project = ""
     if env.airbyte is not None:
-        folder = str(Path(airbyte.manifests_dir(env)).resolve().relative_to(root))
+        folder = _inside(Path(airbyte.manifests_dir(env)), root, "the Airbyte manifests folder")
+    if env.dbt is not None:
+        project = _inside(env.path(env.dbt.project_dir), root, "the dbt project")
+    if env.airbyte is not None:
         client = airbyte.client_for(ops)
         drifts = airbyte.diff(
-            client, airbyte.load_manifests(manifests_at(repo, tag, folder)), env.airbyte.connections
+            client, airbyte.load_manifests(manifests_at(root, tag, folder)), env.airbyte.connections
         )
         if drifts:
             airbyte.apply(client, drifts)
         fixed = tuple(f"{d.connection}: {d.field}" for d in drifts)
     summary = "no dbt project configured"
     if env.dbt is not None:
-        project = env.path(env.dbt.project_dir).resolve().relative_to(root)
         result = dbt.build_at(
             tag,
-            repo_dir=repo,
+            repo_dir=root,
             project_subdir=project,
             target=env.dbt.target,
             profiles_dir=env.path(env.dbt.profiles_dir),

@@ -454,3 +454,76 @@ def test_a_copy_elsewhere_resolves_relative_paths_against_the_project(
     assert str(copy.parent / "infrastructure/nosuch.yaml") in message
     assert str(ROOT / "infrastructure/nosuch.yaml") in message
     assert raised.value.key == "sandbox.infra.template"
+
+
+# -- 9. rollback.data --repo, rollback.db --to-migration --------------------------------------------
+
+
+def _git(cwd: Path, *args: str) -> None:
+    import subprocess
+
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+    )
+
+
+def test_rollback_data_refuses_what_is_not_the_project_repository(
+    shared: Simulated, tmp_path: Path
+) -> None:
+    from adinsights_ops import rollback
+
+    sim = shared
+    not_a_repo = tmp_path / "plain"
+    not_a_repo.mkdir()
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    other = tmp_path / "other"
+    other.mkdir()
+    _git(other, "init", "-q")
+    (other / "README").write_text("x")
+    _git(other, "add", "README")
+    _git(other, "commit", "-qm", "x")
+    _git(other, "tag", "v1.2.0")
+    cases = [
+        (not_a_repo, "not in a git repository"),
+        (a_file, "not a folder"),
+        (tmp_path / "missing", "no such folder"),
+        (other, "is not inside this repository"),
+    ]
+    sim.calls.clear()
+    for repo, expected in cases:
+        with pytest.raises(UsageError, match=expected) as raised:
+            rollback.data_back_to(sim.ops, tag="v1.2.0", repo=repo)
+        assert raised.value.exit_code == EXIT_USAGE
+    with pytest.raises(UsageError, match="no git tag 'v0\\.0\\.0-nosuch'"):
+        rollback.data_back_to(sim.ops, tag="v0.0.0-nosuch", repo=other)
+    with pytest.raises(UsageError, match="timeout"):
+        rollback.data_back_to(sim.ops, tag="v1.2.0", repo=other, timeout=-1)
+    assert sum(sim.calls.values()) == 0, dict(sim.calls)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "analytics:0042\n",
+        " analytics:0042",
+        "analytics:\uff10\uff10\uff14\uff12",
+        "analytics:42",
+        "",
+    ],
+    ids=repr,
+)
+def test_a_migration_target_is_taken_only_exactly(shared: Simulated, text: str) -> None:
+    from adinsights_ops import rollback
+
+    with pytest.raises(UsageError, match="--to-migration expects app:NNNN"):
+        rollback.parse_migration(text)
+    app, _, target = text.partition(":")
+    shared.calls.clear()
+    with pytest.raises(UsageError):
+        rollback.migrate_back(shared.ops, app=app, target=target)
+    assert sum(shared.calls.values()) == 0
+    assert rollback.parse_migration("analytics:0042") == ("analytics", "0042")
