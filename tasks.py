@@ -1,46 +1,9 @@
 """The runbook's command line: `inv --list` shows every task.
 
-Each runbook section is its own module under runbooks/; this file only composes them. Top-level
-`inv deploy` and `inv rollback` are the default tasks of their collections.
+The collection is composed in runbooks/collection.py; `adinsights-ops` (runbooks/program.py) runs
+the same one with usage errors as exit 2.
 """
 
-from invoke import Collection
+from runbooks.collection import ns
 
-from runbooks import (
-    airbyte,
-    airbyte_host,
-    checks,
-    compose,
-    cost,
-    dbt,
-    deploy,
-    ecs,
-    environments,
-    golive,
-    infrastructure,
-    kms,
-    rds,
-    release,
-    rollback,
-    sandbox,
-    secrets,
-)
-
-ns = Collection()
-ns.add_collection(environments.ns, name="env")
-ns.add_collection(infrastructure.ns, name="infra")
-ns.add_collection(deploy.ns, name="deploy")
-ns.add_collection(rollback.ns, name="rollback")
-ns.add_collection(ecs.ns, name="ecs")
-ns.add_collection(sandbox.ns, name="sandbox")
-airbyte.ns.add_task(airbyte_host.host_check)
-ns.add_collection(airbyte.ns, name="airbyte")
-ns.add_collection(dbt.ns, name="dbt")
-ns.add_collection(rds.ns, name="rds")
-ns.add_collection(kms.ns, name="kms")
-ns.add_collection(secrets.ns, name="secrets")
-ns.add_collection(release.ns, name="release")
-ns.add_collection(compose.ns, name="compose")
-ns.add_collection(cost.ns, name="cost")
-ns.add_collection(checks.ns, name="checks")
-ns.add_collection(golive.ns, name="golive")
+__all__ = ["ns"]

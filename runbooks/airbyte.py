@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from invoke import Collection, Context, task
 
+from runbooks import options
 from runbooks.common import ENV_HELP, JSON_HELP, confirm, ops_task, say, to_json
 
 if TYPE_CHECKING:
@@ -42,24 +43,27 @@ def _settings(ops: OpsEnv) -> Any:
 def sync(
     c: Context,
     env: str,
-    connection: str = "",
-    timeout: float = 0,
+    connection: str | None = None,
+    timeout: str | None = None,
     no_adopt: bool = False,
     json: bool = False,
 ) -> None:
     """Run a sync of every Airbyte connection (or one) at once; one line per connection."""
-    from adinsights_ops import airbyte
-    from adinsights_ops.errors import OpsError, UsageError
+    from adinsights_ops import airbyte, config
+    from adinsights_ops.errors import OpsError
     from adinsights_ops.loader import open_environment
 
-    with open_environment(env) as ops:
+    # Left out, --connection means every connection; given, it must name one (never '' = all).
+    connection = options.optional_text(connection, "--connection", what="a connection name")
+    wait = options.optional_timeout(timeout, "--timeout")
+    environment = config.load(env)
+    if connection is not None and environment.airbyte is not None:
+        known = tuple(environment.airbyte.connections)
+        options.choice(connection, "--connection", known)
+    with open_environment(environment) as ops:
         settings = _settings(ops)
         connections = dict(settings.connections)
-        if connection:
-            if connection not in connections:
-                raise UsageError(
-                    f"unknown connection {connection!r} (known: {', '.join(connections)})"
-                )
+        if connection is not None:
             connections = {connection: connections[connection]}
         names = {cid: name for name, cid in connections.items()}
 
@@ -70,7 +74,7 @@ def sync(
         outcomes = airbyte.sync_all(
             client,
             connections=connections,
-            timeout=timeout or settings.sync_timeout,
+            timeout=wait or settings.sync_timeout,
             adopt_running=not no_adopt,
             clock=ops.clock,
             on_event=progress,

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from invoke import Collection, Context, task
 from invoke.exceptions import Exit
 
+from runbooks import options
 from runbooks.common import ENV_HELP, JSON_HELP, ops_task, to_json
 
 if TYPE_CHECKING:
@@ -38,6 +39,8 @@ def host_check(
     from adinsights_ops import airbyte_host, config
     from adinsights_ops.errors import EXIT_FAILED, UsageError
 
+    threshold = options.number(threshold, "--threshold", above=True, maximum=100, unit="percent")
+    timeout = options.timeout(timeout, "--timeout", maximum=3600)
     environment = config.load(env)
     ssh = environment.airbyte.ssh if environment.airbyte else None
     if ssh is None:

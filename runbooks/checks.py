@@ -33,9 +33,15 @@ def _run(env: str, check: Any, as_json: bool, **options: Any) -> None:
 
 
 def _window(window: str) -> float:
+    from adinsights_ops.errors import UsageError
     from adinsights_ops.postdeploy import parse_window
+    from runbooks import options
 
-    return parse_window(window)
+    options.text(window, "--window", what="a duration")
+    try:
+        return parse_window(window)
+    except UsageError:
+        options.refuse("--window", window, "a duration from 1m to 24h, e.g. 30m, 1h or 1h30m")
 
 
 @task(name="post-deploy", help={"env": ENV_HELP, "window": WINDOW_HELP, "json": JSON_HELP})

@@ -6,6 +6,7 @@ from typing import Any
 
 from invoke import Collection, Context, task
 
+from runbooks import options
 from runbooks.common import ops_task, say
 
 SERVICES = "backend worker beat frontend"
@@ -52,13 +53,14 @@ def smoke(
 
     names = services.split()
     if not names:
-        raise UsageError("--services is empty")
-    if timeout < 0:
-        raise UsageError("--timeout must be 0 or more seconds")
-    if not (Path(project_dir) / env_file).is_file():
+        options.refuse("--services", services, 'compose service names, e.g. "backend worker"')
+    timeout = options.timeout(timeout, "--timeout", maximum=3600)
+    options.folder(project_dir, "--project-dir", what="the application's checkout")
+    if not (Path(project_dir) / env_file).exists():
         raise UsageError(
-            f"{env_file} not found in {project_dir!r}: pass --project-dir or --env-file"
+            f"--env-file {env_file!r}: not found in {project_dir!r}: pass --project-dir or --env-file"
         )
+    options.readable_file(str(Path(project_dir) / env_file), "--env-file")
 
     def run(command: str, hide: bool = False) -> Any:
         return c.run(in_dir(command, project_dir), warn=True, pty=False, hide=hide)

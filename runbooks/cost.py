@@ -14,6 +14,7 @@ from typing import Any
 
 from invoke import Collection, Context, task
 
+from runbooks import options
 from runbooks.common import ENV_HELP, JSON_HELP, ProgressPrinter, ops_task, say, to_json
 
 FORMATS = ("table", "csv", "json")
@@ -36,13 +37,12 @@ def report(c: Context, env: str, month: str = "", format: str = "table") -> None
     from datetime import UTC, datetime
 
     from adinsights_ops import cost
-    from adinsights_ops.errors import UsageError
     from adinsights_ops.loader import open_environment
 
-    if format not in FORMATS:
-        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
+    options.choice(format, "--format", FORMATS)
     today = datetime.now(UTC).date()
     if month:
+        options.ascii_text(month, "--month", what="a month YYYY-MM")
         cost.month_period(month, today=today)  # bad or future month: exit 2 before anything starts
     with open_environment(env) as ops:
         rep = cost.monthly_report(ops, month=month or None, today=today)
@@ -94,14 +94,17 @@ def _print_report(rep: Any) -> None:
 )
 @ops_task
 def budgets(
-    c: Context, env: str, amount: str = "", dry_run: bool = False, json: bool = False
+    c: Context, env: str, amount: str | None = None, dry_run: bool = False, json: bool = False
 ) -> None:
     """Ensure the monthly budget (alerts at 80%/100% actual, 100% forecast); show spend vs limit."""
     from adinsights_ops import cost
     from adinsights_ops.loader import open_environment
 
+    limit = None
+    if amount is not None:
+        limit = options.number(amount, "--amount", above=True, maximum=1e9, unit="USD")
     with open_environment(env) as ops:
-        result = cost.ensure_budget_for(ops, amount=amount or None, dry_run=dry_run)
+        result = cost.ensure_budget_for(ops, amount=limit, dry_run=dry_run)
         subscribers = list(ops.env.notifications.email_to)
         topic = cost.settings_for(ops.env).budget_sns_topic
     if json:
@@ -223,6 +226,8 @@ def schedule(
     from adinsights_ops import cost
     from adinsights_ops.loader import open_environment
 
+    options.cron(down or None, "--down")
+    options.cron(up or None, "--up")
     environment = _guarded(env, "cost.schedule")
     settings = cost.settings_for(environment)
     # Bad crons and time zones are refused before the sandbox starts or AWS is called.
@@ -264,15 +269,17 @@ def schedule(
     }
 )
 @ops_task
-def rightsize(c: Context, env: str, days: int = 0, json: bool = False) -> None:
+def rightsize(c: Context, env: str, days: str | None = None, json: bool = False) -> None:
     """CPU and memory use of each service over N days, with a halve/grow/keep suggestion."""
     from adinsights_ops import cost
+    from adinsights_ops.cost_rightsize import MAX_DAYS
     from adinsights_ops.loader import open_environment
 
-    if days:
-        cost.check_days(days)  # out of range: exit 2 before anything starts
+    span = None  # left out: the environment's cost.rightsize_days
+    if days is not None:  # out of range: exit 2 before anything starts
+        span = cost.check_days(options.whole(days, "--days", minimum=1, maximum=MAX_DAYS))
     with open_environment(env) as ops:
-        rep = cost.rightsize_services(ops, days=days or None)
+        rep = cost.rightsize_services(ops, days=span)
     if json:
         print(to_json(rep))
         return

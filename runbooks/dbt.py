@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from invoke import Collection, Context, task
 
+from runbooks import options as opts
 from runbooks.common import ENV_HELP, JSON_HELP, ops_task, say, to_json
 
 if TYPE_CHECKING:
@@ -20,15 +21,20 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)([dhms]?)")
 _UNIT = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "": 1.0}
 
 
-def parse_duration(text: str) -> float:
-    """`26h`, `90m`, `1d`, `1h30m`, `3600` (seconds) -> seconds."""
+def parse_duration(text: str, flag: str = "--max-age") -> float:
+    """`26h`, `90m`, `1d`, `1h30m`, `3600` (seconds) -> seconds: above 0, at most a year."""
     from adinsights_ops.errors import UsageError
 
     cleaned = text.strip().lower()
     parts = _DURATION.findall(cleaned)
-    if not cleaned or "".join(n + u for n, u in parts) != cleaned:
-        raise UsageError(f"{text!r} is not a duration (examples: 26h, 90m, 1d, 3600)")
-    return sum(float(n) * _UNIT[u] for n, u in parts)
+    ok = cleaned.isascii() and "".join(n + u for n, u in parts) == cleaned
+    seconds = sum(float(n) * _UNIT[u] for n, u in parts) if ok else 0.0
+    if not cleaned or not ok or not 0 < seconds <= 365 * 86400:
+        raise UsageError(
+            f"{flag} {text!r} is not a duration: expected one above 0 and at most 365d "
+            "(examples: 26h, 90m, 1d, 3600)"
+        )
+    return seconds
 
 
 def dbt_settings(environment: Environment) -> DbtSettings:
@@ -70,16 +76,15 @@ def _print_result(result: BuildResult, as_json: bool) -> None:
 def _vars(text: str) -> dict[str, Any] | None:
     import json
 
-    from adinsights_ops.errors import UsageError
-
     if not text:
         return None
+    expected = 'a JSON object, e.g. {"inject_failure": "test"}'
     try:
         value = json.loads(text)
     except ValueError as exc:
-        raise UsageError(f"--vars is not JSON: {exc}") from None
+        opts.refuse("--vars", text, f"{expected} (not JSON: {exc})")
     if not isinstance(value, dict):
-        raise UsageError('--vars must be a JSON object, e.g. {"inject_failure": "test"}')
+        opts.refuse("--vars", text, expected)
     return value
 
 
@@ -116,6 +121,9 @@ def build(
 
     from adinsights_ops import config, dbt
 
+    dbt_vars = _vars(vars)
+    if target_path:
+        opts.output_folder(target_path, "--target-path")
     environment = config.load(env)
     settings = dbt_settings(environment)
     project = resolve(environment, settings.project_dir)
@@ -124,7 +132,7 @@ def build(
         "target": settings.target,
         "select": select.split() or None,
         "exclude": exclude.split() or None,
-        "vars": _vars(vars),
+        "vars": dbt_vars,
         "profiles_dir": resolve(environment, settings.profiles_dir),
         "target_path": target,
         "full_refresh": full_refresh,
@@ -190,9 +198,11 @@ def freshness(
     from adinsights_ops.errors import EXIT_FAILED
     from adinsights_ops.loader import open_environment
 
+    limit = parse_duration(max_age)
+    if path:
+        opts.readable_file(path, "--path", what="a run_results.json file")
     environment = config.load(env)
     settings = dbt_settings(environment)
-    limit = parse_duration(max_age)
     if path:
         check = dbt.freshness(run_results=Path(path), max_age=limit)
     else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from invoke import Collection, Context, task
 
+from runbooks import options
 from runbooks.common import ENV_HELP, JSON_HELP, ops_task, render_checks, say
 
 
@@ -32,6 +33,12 @@ def golive(
     from adinsights_ops import config, golive
     from adinsights_ops.loader import open_environment
 
+    if root:
+        options.folder(root, "--root", what="the repository to check")
+    if signoff:
+        options.readable_file(signoff, "--signoff", what="a sign-off YAML file")
+    if out:
+        options.output_folder(out, "--out")
     environment = config.load(env)
     base = Path(root) if root else Path(environment.source).resolve().parent
     sign_off = Path(signoff) if signoff else base / golive.settings_for(environment).signoff_file

@@ -11,15 +11,25 @@ from typing import TYPE_CHECKING, Any
 
 from invoke import Collection, Context, task
 
+from runbooks import options
 from runbooks.common import ENV_HELP, JSON_HELP, confirm, ops_task, render_checks, say, to_json
 
 if TYPE_CHECKING:
     from adinsights_ops.infra import InfraPlan, InfraSettings
     from adinsights_ops.opsenv import OpsEnv
 
+ENGINES = ("cloudformation", "terraform", "none")
 ENGINE_HELP = "cloudformation, terraform or none (default: the environment's infra.engine)"
 TEMPLATE_HELP = "CloudFormation template (default: infrastructure/cloudformation/network-data.yaml)"
 STACK_HELP = "CloudFormation stack name (default: adinsights-<env>-network-data)"
+
+
+def _check_options(engine: str, template: str) -> None:
+    """What the command line alone can refuse, before the environment is opened."""
+    if engine:
+        options.choice(engine, "--engine", ENGINES)
+    if template:
+        options.readable_file(template, "--template", what="a CloudFormation template file")
 
 
 def _settings(ops: OpsEnv, engine: str, template: str, stack: str) -> InfraSettings:
@@ -70,6 +80,7 @@ def plan(
     from adinsights_ops import infra
     from adinsights_ops.loader import open_environment
 
+    _check_options(engine, template)
     with open_environment(env) as ops:
         settings = _settings(ops, engine, template, stack)
         engine_ = infra.engine_for(ops, settings, context=c, on_event=_progress)
@@ -116,6 +127,7 @@ def apply(
     from adinsights_ops.journal import new_run_id
     from adinsights_ops.loader import open_environment
 
+    _check_options(engine, template)
     if not yes and not sys.stdin.isatty():
         # Refused before anything is opened or called: a refusal changes nothing.
         raise UsageError(f"infra.apply on {env} needs approval: pass --yes (not interactive)")

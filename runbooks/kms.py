@@ -6,6 +6,7 @@ from typing import Any
 
 from invoke import Collection, Context, task
 
+from runbooks import options
 from runbooks.common import ENV_HELP, JSON_HELP, confirm, ops_task, say, to_json
 
 
@@ -79,6 +80,9 @@ def rewrap(c: Context, env: str, to_key: str, deks_object: str = "", json: bool 
     from adinsights_ops import kms
     from adinsights_ops.loader import open_environment
 
+    options.text(to_key, "--to-key", what="a KMS key id, ARN or alias")
+    if deks_object:
+        options.text(deks_object, "--deks-object", what="an S3 key in the state bucket")
     with open_environment(env) as ops:
         bucket = ops.env.state_bucket
         key = deks_object or f"{ops.name}/tenant-deks.json"

@@ -6,6 +6,7 @@ from typing import Any
 
 from invoke import Collection, Context, task
 
+from runbooks import options
 from runbooks.common import ENV_HELP, JSON_HELP, confirm, ops_task, say, to_json
 
 
@@ -28,14 +29,21 @@ def _span(seconds: float) -> str:
     }
 )
 @ops_task
-def snapshot(c: Context, env: str, label: str = "", json: bool = False) -> None:
+def snapshot(c: Context, env: str, label: str | None = None, json: bool = False) -> None:
     """Take a manual snapshot of the environment's database and wait until it is available."""
     from datetime import UTC, datetime
 
     from adinsights_ops import rds
+    from adinsights_ops.errors import UsageError
     from adinsights_ops.journal import who
     from adinsights_ops.loader import open_environment
 
+    if label is not None:  # given, it must make a snapshot name (never '' = the default name)
+        options.text(label, "--label", what="a snapshot name with letters or digits")
+        try:
+            rds.snapshot_id(label)
+        except UsageError:
+            options.refuse("--label", label, "a snapshot name with letters or digits")
     with open_environment(env) as ops:
         name = label or f"manual-{ops.name}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
         say(
@@ -91,7 +99,7 @@ def prune(
     c: Context,
     env: str,
     keep: int = 5,
-    days: float = 14,
+    days: float = 14.0,
     dry_run: bool = False,
     yes: bool = False,
     json: bool = False,
@@ -102,6 +110,8 @@ def prune(
     from adinsights_ops import config, rds
     from adinsights_ops.loader import open_environment
 
+    keep = options.whole(keep, "--keep", maximum=10000, what="pre-deploy snapshots to keep")
+    days = options.number(days, "--days", maximum=36500, unit="days")
     environment = config.load(env)
     needs_approval = environment.approval_required and not dry_run
     if needs_approval and not confirm(environment.name, yes, "delete old pre-deploy snapshots"):
@@ -135,7 +145,7 @@ def prune(
 )
 @ops_task
 def restore(
-    c: Context, env: str, snapshot: str = "", yes: bool = False, json: bool = False
+    c: Context, env: str, snapshot: str | None = None, yes: bool = False, json: bool = False
 ) -> None:
     """Restore the database from a snapshot and swap it in under the instance's name (runbook 6)."""
     from datetime import UTC, datetime
@@ -147,6 +157,8 @@ def restore(
     from adinsights_ops.loader import open_environment
     from runbooks.common import ProgressPrinter
 
+    if snapshot is not None:  # given, it names one (never '' = the newest)
+        options.text(snapshot, "--snapshot", what="a snapshot id (see rds.snapshots)")
     with open_environment(env) as ops:
         client, instance = ops.aws.client("rds"), ops.env.rds_instance
         snap = (

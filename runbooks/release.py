@@ -28,12 +28,9 @@ def runner(c: Context, *, hide: bool = False) -> Any:
 
 
 def check_project_dir(project_dir: str) -> None:
-    from pathlib import Path
+    from runbooks import options
 
-    from adinsights_ops.errors import UsageError
-
-    if not Path(project_dir).is_dir():
-        raise UsageError(f"--project-dir {project_dir!r} is not a folder")
+    options.folder(project_dir, "--project-dir", what="the application's checkout folder")
 
 
 def resolve_sha(c: Context, sha: str, project_dir: str) -> str:
@@ -206,7 +203,11 @@ def tag(
         in_dir,
         run_in_order,
     )
+    from runbooks import options
 
+    options.ascii_text(version, "version", what="a release vX.Y.Z")
+    if sha:
+        options.ascii_text(sha, "--sha", what="a git commit (7-40 hex digits)")
     if version.startswith("-"):
         raise UsageError(
             f"expected a version vX.Y.Z first, got {version!r} (help: inv --help release.tag)"

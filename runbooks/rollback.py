@@ -6,6 +6,7 @@ from typing import Any
 
 from invoke import Collection, Context, task
 
+from runbooks import options
 from runbooks.common import (
     ENV_HELP,
     JSON_HELP,
@@ -61,6 +62,8 @@ def _journaled(
 @ops_task
 def rollback(c: Context, env: str, to_run: str = "", yes: bool = False, json: bool = False) -> None:
     """Put the app back on the revisions deployed before a run (from the journal)."""
+    if to_run:
+        options.run_id(to_run, "--to-run")
     from invoke.exceptions import Exit
 
     from adinsights_ops import config, pipeline
@@ -138,6 +141,8 @@ def db(
     scenario: str = "",
 ) -> None:
     """Roll the database back: reversible migrations, or a snapshot restore (data-loss window shown)."""
+    if to_migration:
+        options.migration(to_migration, "--to-migration")
     import sys
 
     from adinsights_ops import config, rds
@@ -223,6 +228,8 @@ def db(
 @ops_task
 def data(c: Context, env: str, tag: str, repo: str = "", json: bool = False) -> None:
     """Airbyte manifests as of a release tag applied, and dbt rebuilt at that tag."""
+    if repo:
+        options.git_repository(repo, "--repo")
     from pathlib import Path
 
     from adinsights_ops import config

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from invoke import Collection, Context, task
 
+from runbooks import options
 from runbooks.common import (
     ENV_HELP,
     JSON_HELP,
@@ -36,6 +37,8 @@ def audit(c: Context, env: str, env_sample: str = "", json: bool = False) -> Non
     from adinsights_ops import secrets
     from adinsights_ops.loader import open_environment
 
+    if env_sample:
+        options.readable_file(env_sample, "--env-sample", what="the app's .env.sample")
     with open_environment(env) as ops:
         sample = Path(env_sample) if env_sample else Path(ops.env.source).parent / ".env.sample"
         result = secrets.audit(
