@@ -160,7 +160,11 @@ def _print_task(result: Any, as_json: bool) -> None:
 @ops_task
 def scale(c: Context, env: str, service: str, count: int, force: bool = False) -> None:
     """Set a service's desired count and wait until it runs that many tasks."""
+    from adinsights_ops import config
+
     count = options.whole(count, "--count", maximum=1000, what="tasks to run")
+    known = tuple(ref.name for ref in config.load(env).ecs.services.values())
+    options.choice(service, "--service", known)
     from adinsights_ops import ecs
     from adinsights_ops.loader import open_environment
 

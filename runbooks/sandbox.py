@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from invoke import Collection, Context, task
 
+from runbooks import options
 from runbooks.common import ops_task, say
 
 
@@ -23,10 +24,13 @@ def up(c: Context, env: str = "sandbox", port: int = 0, scenario: str = "none") 
 
     from adinsights_ops import config, sandbox
     from adinsights_ops.errors import UsageError
+    from adinsights_ops.sandbox.scenarios import scenario_for
 
+    port = options.whole(port, "--port", maximum=65535, what="0 picks a free port")
     environment = config.load(env)
     if not environment.sandbox:
-        raise UsageError(f"{env} is not a sandbox environment")
+        raise UsageError(f"--env {env!r}: expected a sandbox environment")
+    scenario_for(scenario, environment)  # an unknown scenario fails before anything starts
     if sandbox.running(env):
         raise UsageError(f"a sandbox for {env} already runs ({sandbox.running(env)})")
     server = sandbox.start(environment, scenario=scenario, port=port)
@@ -52,8 +56,11 @@ def up(c: Context, env: str = "sandbox", port: int = 0, scenario: str = "none") 
 @ops_task
 def status(c: Context, env: str = "sandbox") -> None:
     """Say whether a shared sandbox runs, and where."""
-    from adinsights_ops import sandbox
+    from adinsights_ops import config, sandbox
+    from adinsights_ops.errors import UsageError
 
+    if not config.load(env).sandbox:
+        raise UsageError(f"--env {env!r}: expected a sandbox environment")
     endpoint = sandbox.running(env)
     if endpoint is None:
         print(
@@ -75,6 +82,8 @@ def reset(c: Context, env: str = "sandbox") -> None:
     from adinsights_ops.sandbox import persist
 
     environment = config.load(env)
+    if not environment.sandbox:
+        raise UsageError(f"--env {env!r}: expected a sandbox environment")
     if sandbox.running(env):
         raise UsageError(f"a sandbox for {env} runs now: stop `inv sandbox.up` first")
     forgot = persist.forget(environment)
