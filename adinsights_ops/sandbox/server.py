@@ -191,6 +191,7 @@ class SandboxServer(ThreadedMotoServer):
         self.faults: FaultInjector | None = FaultInjector(faults) if faults is not None else None
         self.scenario_faults: FaultInjector | None = None
         self._slack_baseline = 0
+        self._idempotent: dict[str, tuple[str, list[tuple[str, str]], list[bytes]]] = {}
         self.started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         self._lock = threading.RLock()
         self._moto_app: Any = None
@@ -372,11 +373,20 @@ class SandboxServer(ThreadedMotoServer):
                 call["fault"] = fault
             self.calls.append(call)
             data: list[bytes] = []
-            if fault is None or fault in ACTS_FIRST:
+            token = _client_token(operation, body)
+            if (fault is None or fault in ACTS_FIRST) and token in self._idempotent:
+                # RunTask with a clientToken it has seen: ECS answers the first call's tasks again
+                answer["status"], answer["headers"], data = self._idempotent[token]
+            elif fault is None or fault in ACTS_FIRST:
                 data = list(self._moto_app(environ, keep))
                 effect = effect_of(operation, body, protocol)
-                if effect is not None and str(answer.get("status", "500")).startswith("2"):
-                    self.effects.add(effect, faulted=fault is not None)
+                succeeded = str(answer.get("status", "500")).startswith("2")
+                if effect is not None and succeeded:
+                    # AWS too would carry out the retry of a call whose answer was lost, unless
+                    # an idempotency token makes the retry the same call
+                    self.effects.add(effect, faulted=fault is not None and token is None)
+                if token is not None and succeeded:
+                    self._idempotent[token] = (answer["status"], answer["headers"], data)
         if fault is None:
             start_response(answer["status"], answer["headers"])
             return data
@@ -437,6 +447,20 @@ class SandboxServer(ThreadedMotoServer):
         if injector is None:
             return {"plan": None, "injected": [], "counts": {}}
         return injector.report()
+
+
+IDEMPOTENT = ("RunTask",)
+"""Operations whose clientToken makes a repeated call answer the first one's result (ECS)."""
+
+
+def _client_token(operation: str, body: bytes) -> str | None:
+    if operation not in IDEMPOTENT:
+        return None
+    try:
+        token = json.loads(body or b"{}").get("clientToken")
+    except (ValueError, AttributeError):
+        return None
+    return f"{operation}/{token}" if isinstance(token, str) and token else None
 
 
 _INTERNAL_ENVIRON = "HTTP_" + INTERNAL_HEADER.upper().replace("-", "_")
