@@ -415,3 +415,31 @@ def test_check_scenario_is_a_no_op_outside_the_sandbox(env: Environment) -> None
     loader.check_scenario(attrs.evolve(env, sandbox=False), "failing-rollout", [])
     with pytest.raises(UsageError):
         loader.check_scenario(env, "failing-rollout", [])
+
+
+def test_run_task_with_a_seen_client_token_answers_the_first_tasks(
+    clean: SandboxServer, env: Environment
+) -> None:
+    """As ECS does: the retry of a RunTask whose answer was lost does not start a second task."""
+    ecs = client(clean, "ecs", attempts=3)
+    backend = env.ecs.services["backend"].name
+    service = ecs.describe_services(cluster=env.ecs.cluster, services=[backend])["services"][0]
+    clean.set_faults(FaultPlan(rules=(Rule("RunTask", AFTER, times=1),)))
+
+    def run(token: str) -> str:
+        answer = ecs.run_task(
+            cluster=env.ecs.cluster,
+            taskDefinition=service["taskDefinition"],
+            launchType="FARGATE",
+            networkConfiguration=service["networkConfiguration"],
+            overrides={"containerOverrides": [{"name": "backend", "command": ["echo", "once"]}]},
+            clientToken=token,
+        )
+        return str(answer["tasks"][0]["taskArn"])
+
+    first = run("run-1-one-off")  # carried out, answer replaced by a 500, retried by botocore
+    assert run("run-1-one-off") == first
+    assert run("run-2-one-off") != first
+    report = sandbox.control(clean.endpoint, "/effects")
+    assert report["effects"]["run_task"] == {"echo once": 2}
+    assert report["faulted_after_acting"]["run_task"] == {}  # AWS would not have run it twice
