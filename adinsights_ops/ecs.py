@@ -21,9 +21,11 @@ from adinsights_ops.ecs_taskdefs import (
     NoMatchingContainer,
     PruneResult,
     RevisionPlan,
+    check_keep,
     plan_revision,
     prune_task_definitions,
     register_revision,
+    scheduled_task_definitions,
     short_arn,
 )
 from adinsights_ops.ecs_tasks import TaskFailed, TaskResult, network_from_service, run_task
@@ -43,6 +45,8 @@ from adinsights_ops.waiting import SYSTEM_CLOCK, Backoff, Clock, Poll, check_tim
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
+
+    from adinsights_ops.opsenv import OpsEnv
 
 __all__ = [
     "Change",
@@ -68,12 +72,15 @@ __all__ = [
     "describe",
     "network_from_service",
     "plan_rollout",
+    "prune",
     "prune_task_definitions",
     "register_revisions",
+    "rollback_targets",
     "rollback_to",
     "rollout",
     "run_task",
     "scale",
+    "scheduled_task_definitions",
     "short_arn",
     "status",
     "wait_settled",
@@ -539,6 +546,53 @@ def rollback_to(
             f"rollback did not settle: {'; '.join(f'{s}: {r}' for s, r in exc.failures.items())}",
             details=[f"{o.service}: runs {short_arn(o.now)}" for o in exc.rollout.outcomes],
         ) from exc
+
+
+def rollback_targets(ops: OpsEnv, *, history: int = 5) -> dict[str, str]:
+    """Revisions the journal may roll back to -> why: the target of `inv rollback` (the previous
+    revisions of the newest deploy that changed something) and those of the last `history`
+    deploys. Reads only; a journal that cannot be read raises (never prune blind)."""
+    from adinsights_ops.journal import deployed_before
+
+    journal = ops.journal()
+    targets: dict[str, str] = {}
+    try:
+        record, revisions = deployed_before(journal)
+    except OpsError:
+        pass  # nothing deployed through this tool yet: there is no rollback target
+    else:
+        for arn in revisions.values():
+            targets[arn] = f"the rollback target (before deploy {record.run_id})"
+    for run in journal.runs(kind="deploy", limit=history):
+        for arn in run.previous_revisions.values():
+            targets.setdefault(arn, f"deploy {run.run_id} rolls back to it")
+    return targets
+
+
+def prune(ops: OpsEnv, *, keep: int = 10, dry_run: bool = False) -> PruneResult:
+    """Deregister old revisions of the environment's task-definition families, keeping the newest
+    `keep` of each and every revision still referenced: by a service (current, PRIMARY or ACTIVE
+    deployment) or a running task, by a schedule or rule, or as a rollback target."""
+    check_keep(keep)
+    env = ops.env
+    client = ops.aws.ecs()
+    names = [ref.name for ref in env.ecs.services.values()]
+    states = status(client, cluster=env.ecs.cluster, services=names)
+    families = sorted(
+        {short_arn(s.task_definition).rsplit(":", 1)[0] for s in states}
+        | {env.ecs.one_off_family}
+    )
+    return prune_task_definitions(
+        client,
+        cluster=env.ecs.cluster,
+        families=families,
+        services=names,
+        keep=keep,
+        protect=rollback_targets(ops),
+        dry_run=dry_run,
+        scheduler=ops.aws.client("scheduler"),
+        events=ops.aws.client("events"),
+    )
 
 
 def check_count(value: object, *, name: str = "--count") -> int:

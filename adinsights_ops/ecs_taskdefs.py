@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from adinsights_ops.errors import OpsError
+from adinsights_ops.errors import OpsError, UsageError
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
@@ -157,6 +157,53 @@ class PruneResult:
     kept: tuple[str, ...]
     protected: tuple[str, ...]
     dry_run: bool
+    why: Mapping[str, str] = attrs.field(factory=dict)
+    """protected revision (family:revision) -> what still references it"""
+
+
+def _ecs_target(target: Mapping[str, Any] | None) -> str | None:
+    parameters = (target or {}).get("EcsParameters") or {}
+    arn = parameters.get("TaskDefinitionArn")
+    return str(arn) if arn else None
+
+
+def scheduled_task_definitions(scheduler: Any = None, events: Any = None) -> dict[str, str]:
+    """Every task-definition revision an EventBridge Scheduler schedule or an EventBridge rule runs:
+    `family:revision` (or a bare family, meaning its newest ACTIVE revision) -> which one runs it.
+
+    Reads only. Schedules of every group and rules of every event bus are looked at.
+    """
+    found: dict[str, str] = {}
+    if scheduler is not None:
+        for page in scheduler.get_paginator("list_schedules").paginate():
+            for item in page.get("Schedules", []):
+                name = item["Name"]
+                group = item.get("GroupName") or "default"
+                schedule = scheduler.get_schedule(Name=name, GroupName=group)
+                arn = _ecs_target(schedule.get("Target"))
+                if arn:
+                    found.setdefault(short_arn(arn), f"schedule {name}")
+    if events is not None:
+        buses: list[str] = []
+        token: str | None = None
+        while True:
+            answer = events.list_event_buses(**({"NextToken": token} if token else {}))
+            buses.extend(b["Name"] for b in answer.get("EventBuses", []))
+            token = answer.get("NextToken")
+            if not token:
+                break
+        for bus in buses or ["default"]:
+            for page in events.get_paginator("list_rules").paginate(EventBusName=bus):
+                for rule in page.get("Rules", []):
+                    targets = events.get_paginator("list_targets_by_rule").paginate(
+                        Rule=rule["Name"], EventBusName=bus
+                    )
+                    for target_page in targets:
+                        for target in target_page.get("Targets", []):
+                            arn = _ecs_target(target)
+                            if arn:
+                                found.setdefault(short_arn(arn), f"rule {rule['Name']}")
+    return found
 
 
 def in_use_task_definitions(ecs: ECSClient, *, cluster: str, services: Sequence[str]) -> set[str]:
@@ -178,6 +225,16 @@ def in_use_task_definitions(ecs: ECSClient, *, cluster: str, services: Sequence[
     return used
 
 
+def check_keep(keep: object) -> int:
+    """`keep` as a count of revisions to keep per family: a whole number of at least 1."""
+    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+        raise UsageError(
+            "--keep must be a whole number of at least 1 (the newest revision is never "
+            f"pruned), got {keep!r}"
+        )
+    return keep
+
+
 def prune_task_definitions(
     ecs: ECSClient,
     *,
@@ -185,17 +242,28 @@ def prune_task_definitions(
     families: Iterable[str],
     services: Sequence[str],
     keep: int = 10,
-    protect: Collection[str] = (),
+    protect: Collection[str] | Mapping[str, str] = (),
     dry_run: bool = False,
+    scheduler: Any = None,
+    events: Any = None,
 ) -> PruneResult:
     """Deregister all but the newest `keep` ACTIVE revisions of each family.
 
-    Never deregisters a revision that a service deployment or a running task uses, nor any in
-    `protect` (the journal's rollback targets). With `dry_run`, only says what it would do.
+    Never deregisters a revision still referenced: one a service deployment (current, PRIMARY or
+    ACTIVE) or a running task uses, one an EventBridge Scheduler schedule or EventBridge rule runs
+    (when the `scheduler` / `events` clients are given), nor any in `protect` (the journal's
+    rollback targets; a mapping says why). All references are read before anything is
+    deregistered. With `dry_run`, only says what it would do.
     """
-    if keep < 1:
-        raise OpsError("keep must be at least 1: the newest revision is never pruned")
-    in_use = in_use_task_definitions(ecs, cluster=cluster, services=services) | set(protect)
+    check_keep(keep)
+    why: dict[str, str] = {}
+    for arn in in_use_task_definitions(ecs, cluster=cluster, services=services):
+        why.setdefault(short_arn(arn), "a service or a running task uses it")
+    for ref, where in scheduled_task_definitions(scheduler, events).items():
+        why.setdefault(ref, f"{where} runs it")
+    reasons = protect if isinstance(protect, Mapping) else dict.fromkeys(protect, "protected")
+    for arn, reason in reasons.items():
+        why.setdefault(short_arn(arn), reason)
     deregistered: list[str] = []
     kept: list[str] = []
     protected: list[str] = []
@@ -210,10 +278,16 @@ def prune_task_definitions(
         for index, arn in enumerate(arns):
             if index < keep:
                 kept.append(arn)
-            elif arn in in_use:
+            elif short_arn(arn) in why:
                 protected.append(arn)
             else:
                 if not dry_run:
                     ecs.deregister_task_definition(taskDefinition=arn)
                 deregistered.append(arn)
-    return PruneResult(tuple(deregistered), tuple(kept), tuple(protected), dry_run)
+    return PruneResult(
+        tuple(deregistered),
+        tuple(kept),
+        tuple(protected),
+        dry_run,
+        {short_arn(a): why[short_arn(a)] for a in protected},
+    )

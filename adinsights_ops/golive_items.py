@@ -254,9 +254,10 @@ def target_exists(
             what = f"ECS cluster {clusters[0]['clusterName']}"
             task = (ecs_parameters or {}).get("TaskDefinitionArn")
             if task:
-                td = ecs.describe_task_definition(taskDefinition=str(task).rsplit("/", 1)[-1])
-                definition = td["taskDefinition"]
-                what += f", task definition {definition['family']}:{definition['revision']}"
+                ok, found = task_definition_active(ops, str(task))
+                what += f", {found}"
+                if not ok:
+                    return False, what
             return True, what
         if service == "lambda":
             ops.aws.client("lambda").get_function(FunctionName=arn)
@@ -270,6 +271,43 @@ def target_exists(
             raise
         return False, f"{service} target {arn}: {code}"
     return True, f"a {service} target ({arn}), not verified here"
+
+
+def task_definition_active(ops: OpsEnv, reference: str) -> tuple[bool, str]:
+    """Whether the task definition a schedule or rule runs exists and is ACTIVE; (ok, evidence).
+
+    A deregistered (INACTIVE) revision still describes, but ECS refuses to start it: the job would
+    silently never run."""
+    short = reference.rsplit("/", 1)[-1]
+    try:
+        td = ops.aws.ecs().describe_task_definition(taskDefinition=short)
+    except Exception as exc:
+        code = _code(exc)
+        if code is None:
+            raise
+        return False, f"task definition {short} does not exist ({code})"
+    definition = td["taskDefinition"]
+    name = f"{definition['family']}:{definition['revision']}"
+    status = definition.get("status", "ACTIVE")
+    if status != "ACTIVE":
+        return False, f"task definition {name} is {status} (deregistered: ECS will not start it)"
+    return True, f"task definition {name}"
+
+
+def stale_scheduled_revisions(ops: OpsEnv) -> list[str]:
+    """For every schedule (all groups) and rule (all buses) that runs an ECS task: its revision
+    when that is missing or not ACTIVE, with who runs it."""
+    from adinsights_ops.ecs_taskdefs import scheduled_task_definitions
+
+    references = scheduled_task_definitions(
+        ops.aws.client("scheduler"), ops.aws.client("events")
+    )
+    problems = []
+    for reference, where in sorted(references.items()):
+        ok, what = task_definition_active(ops, reference)
+        if not ok:
+            problems.append(f"{where}: {what}")
+    return problems
 
 
 def _schedule(ops: OpsEnv, name: str) -> dict[str, Any] | None:
@@ -332,6 +370,8 @@ def dbt_schedule_items(ops: OpsEnv, settings: GoLiveSettings) -> tuple[CheckItem
     name = "4. dbt daily build"
     schedule_name = names.dbt_schedule(env)
     found = _schedule(ops, schedule_name)
+    # Every other scheduled ECS job too: a revision pruned from under a schedule fails silently.
+    stale = stale_scheduled_revisions(ops)
     items = []
     if found is None:
         hint = "an EventBridge Scheduler schedule (rules run in UTC and take no time zone)"
@@ -341,7 +381,7 @@ def dbt_schedule_items(ops: OpsEnv, settings: GoLiveSettings) -> tuple[CheckItem
             why = f"{schedule_name} is an EventBridge rule, not {hint}"
         except events.exceptions.ResourceNotFoundException:
             why = f"no schedule {schedule_name}: create {hint}"
-        items.append(failed(name, why))
+        items.append(failed(name, "; ".join([why, *stale])))
     else:
         expected = settings.timezone or app_timezone(ops)
         expression = str(found.get("ScheduleExpression", ""))
@@ -357,6 +397,7 @@ def dbt_schedule_items(ops: OpsEnv, settings: GoLiveSettings) -> tuple[CheckItem
             wrong.append(f"state {found.get('State')}")
         if not ok:
             wrong.append(what)
+        wrong.extend(p for p in stale if not p.startswith(f"schedule {schedule_name}:"))
         evidence = f"{schedule_name}: {expression} {zone}, {found.get('State')}, target {what}"
         items.append(failed(name, "; ".join(wrong), evidence) if wrong else passed(name, evidence))
     items.append(_rule(ops, "4. dbt notifications", names.dbt_notify_rule(env)))

@@ -200,23 +200,7 @@ def prune(c: Context, env: str, keep: int = 10, dry_run: bool = False) -> None:
     from adinsights_ops.loader import open_environment
 
     with open_environment(env) as ops:
-        names = [ref.name for ref in ops.env.ecs.services.values()]
-        states = ecs.status(ops.aws.ecs(), cluster=ops.env.ecs.cluster, services=names)
-        families = sorted({short(s.task_definition).rsplit(":", 1)[0] for s in states})
-        protect = {
-            a
-            for r in ops.journal().runs(kind="deploy", limit=5)
-            for a in r.previous_revisions.values()
-        }
-        result = ecs.prune_task_definitions(
-            ops.aws.ecs(),
-            cluster=ops.env.ecs.cluster,
-            families=families,
-            services=names,
-            keep=keep,
-            protect=protect,
-            dry_run=dry_run,
-        )
+        result = ecs.prune(ops, keep=keep, dry_run=dry_run)
     verb = "would deregister" if dry_run else "deregistered"
     for arn in result.deregistered:
         print(f"{verb} {short(arn)}")
