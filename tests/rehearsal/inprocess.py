@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from adinsights_ops import config, lock, pipeline
@@ -158,11 +159,17 @@ class Rehearsal:
 
 @contextmanager
 def rehearsal(folder: Path) -> Iterator[Rehearsal]:
-    sandbox = Rehearsal(folder)
-    try:
-        yield sandbox
-    finally:
-        sandbox.stop()
+    """A sandbox for a module of rehearsals; botocore still retries every call it would, but its
+    backoff does not really sleep (time is simulated here, and the faults are many)."""
+    from botocore.retries.standard import ExponentialBackoff
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0.0)
+        sandbox = Rehearsal(folder)
+        try:
+            yield sandbox
+        finally:
+            sandbox.stop()
 
 
 # -- kills -------------------------------------------------------------------------------------
