@@ -15,7 +15,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -98,6 +98,32 @@ def looks_secret(name: str, value: str, *, threshold: float = ENTROPY_THRESHOLD)
         if hit is not None:
             return f"its name says {hit}"
     return _value_shape(value, threshold)
+
+
+def plaintext_secrets(
+    containers: Sequence[Mapping[str, Any]],
+    *,
+    where: str,
+    threshold: float = ENTROPY_THRESHOLD,
+) -> list[Finding]:
+    """The audit's rule on container definitions: one `plaintext-secret` Finding per plaintext
+    environment variable that looks like a secret (by its name or its value). `where` says whose
+    containers they are (e.g. `backend-service (adinsights-sandbox-backend:2`)."""
+    findings: list[Finding] = []
+    for container in containers:
+        place = f"{where}, container {container.get('name', '?')})"
+        for variable in container.get("environment", []) or []:
+            name, value = str(variable.get("name", "")), str(variable.get("value", ""))
+            why = looks_secret(name, value, threshold=threshold)
+            if why is not None:
+                findings.append(
+                    Finding(
+                        "plaintext-secret",
+                        name,
+                        f"plaintext in {place}: {why}; inject it from Secrets Manager or SSM",
+                    )
+                )
+    return findings
 
 
 def read_env_sample(path: Path) -> dict[str, str]:
@@ -183,20 +209,13 @@ def audit(
         td = ecs.describe_task_definition(taskDefinition=state.task_definition)["taskDefinition"]
         revision = f"{td['family']}:{td['revision']}"
         revisions.append(revision)
+        findings += plaintext_secrets(
+            td["containerDefinitions"], where=f"{service} ({revision}", threshold=entropy_threshold
+        )
         for container in td["containerDefinitions"]:
             where = f"{service} ({revision}, container {container['name']})"
             for variable in container.get("environment", []):
-                name, value = variable["name"], variable.get("value", "")
-                used.setdefault(name, []).append(where)
-                why = looks_secret(name, value, threshold=entropy_threshold)
-                if why is not None:
-                    findings.append(
-                        Finding(
-                            "plaintext-secret",
-                            name,
-                            f"plaintext in {where}: {why}; inject it from Secrets Manager or SSM",
-                        )
-                    )
+                used.setdefault(variable["name"], []).append(where)
             for secret in container.get("secrets", []):
                 used.setdefault(secret["name"], []).append(where)
                 references.setdefault(secret["valueFrom"], []).append(
