@@ -152,11 +152,11 @@ def _new(environment: str, run_id: str, reason: str, ttl: float, token: str = ""
         who=who(),
         host=socket.gethostname(),
         reason=reason,
-        started=now.isoformat(timespec="seconds"),
-        expires=(now + timedelta(seconds=ttl)).isoformat(timespec="seconds"),
+        started=now.isoformat(timespec="milliseconds"),
+        expires=(now + timedelta(seconds=ttl)).isoformat(timespec="milliseconds"),
         pid=os.getpid(),
         token=token or secrets.token_hex(8),
-        renewed=now.isoformat(timespec="seconds"),
+        renewed=now.isoformat(timespec="milliseconds"),
     )
 
 
@@ -232,8 +232,8 @@ def renew(s3: S3Client, *, bucket: str, lock: Lock, ttl: float = DEFAULT_TTL) ->
     now = datetime.now(UTC)
     renewed = attrs.evolve(
         lock,
-        expires=(now + timedelta(seconds=ttl)).isoformat(timespec="seconds"),
-        renewed=now.isoformat(timespec="seconds"),
+        expires=(now + timedelta(seconds=ttl)).isoformat(timespec="milliseconds"),
+        renewed=now.isoformat(timespec="milliseconds"),
     )
     try:
         put = s3.put_object(
