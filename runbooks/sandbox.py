@@ -13,10 +13,13 @@ from runbooks.common import ops_task, say
         "env": "the sandbox environment (default: sandbox)",
         "port": "port on 127.0.0.1 (0: any free)",
         "scenario": "failure scenario to start with (none, failing-rollout, failing-migration)",
+        "faults": "fault injection: a preset (throttled, chaos) or a JSON spec (docs/runbooks/sandbox.md)",
     }
 )
 @ops_task
-def up(c: Context, env: str = "sandbox", port: int = 0, scenario: str = "none") -> None:
+def up(
+    c: Context, env: str = "sandbox", port: int = 0, scenario: str = "none", faults: str = ""
+) -> None:
     """Run a sandbox in the foreground; other `--env sandbox` commands use it until Ctrl-C."""
     import json
     import signal
@@ -31,15 +34,19 @@ def up(c: Context, env: str = "sandbox", port: int = 0, scenario: str = "none") 
     if not environment.sandbox:
         raise UsageError(f"--env {env!r}: expected a sandbox environment")
     scenario_for(scenario, environment)  # an unknown scenario fails before anything starts
+    from adinsights_ops.sandbox.faults import parse_spec
+
+    plan = parse_spec(faults) if faults else sandbox.faults_from_environment()
     if sandbox.running(env):
         raise UsageError(f"a sandbox for {env} already runs ({sandbox.running(env)})")
-    server = sandbox.start(environment, scenario=scenario, port=port)
+    server = sandbox.start(environment, scenario=scenario, port=port, faults=plan)
     state = sandbox.state_file(env)
     state.parent.mkdir(parents=True, exist_ok=True)
     state.write_text(json.dumps(server.describe()))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    print(f"sandbox {env} ready at {server.endpoint} (scenario {scenario})", flush=True)
+    injecting = f", faults {json.dumps(plan.spec())}" if plan is not None else ""
+    print(f"sandbox {env} ready at {server.endpoint} (scenario {scenario}{injecting})", flush=True)
     say("other `--env sandbox` commands now use it; Ctrl-C stops it")
     try:
         while not stop.wait(0.5):
@@ -56,6 +63,8 @@ def up(c: Context, env: str = "sandbox", port: int = 0, scenario: str = "none") 
 @ops_task
 def status(c: Context, env: str = "sandbox") -> None:
     """Say whether a shared sandbox runs, and where."""
+    import json
+
     from adinsights_ops import config, sandbox
     from adinsights_ops.errors import UsageError
 
@@ -70,6 +79,7 @@ def status(c: Context, env: str = "sandbox") -> None:
     info = sandbox.control(endpoint)
     print(
         f"sandbox {env} at {endpoint}, scenario {info.get('scenario')}, since {info.get('started')}"
+        + (f", faults {json.dumps(info['faults'])}" if info.get("faults") else "")
     )
 
 
