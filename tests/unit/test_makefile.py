@@ -15,6 +15,7 @@ import pytest
 
 from tests.simulated import ROOT
 
+
 def stub_bin(tmp_path: Path, code: int) -> tuple[Path, Path]:
     """A BIN folder whose `inv` (and pytest, ruff, mypy, python) records its argv and exits `code`,
     and a stamp newer than setup.cfg so that nothing is installed."""
