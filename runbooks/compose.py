@@ -54,11 +54,13 @@ def smoke(
     names = services.split()
     if not names:
         options.refuse("--services", services, 'compose service names, e.g. "backend worker"')
-    timeout = options.timeout(timeout, "--timeout", maximum=3600)
+    # 0 is meaningful here: look once, without waiting.
+    timeout = options.number(timeout, "--timeout", maximum=3600, unit="seconds")
     options.folder(project_dir, "--project-dir", what="the application's checkout")
     if not (Path(project_dir) / env_file).exists():
         raise UsageError(
-            f"--env-file {env_file!r}: not found in {project_dir!r}: pass --project-dir or --env-file"
+            f"--env-file {env_file!r}: {env_file} not found in {project_dir!r}: "
+            "pass --project-dir or --env-file"
         )
     options.readable_file(str(Path(project_dir) / env_file), "--env-file")
 

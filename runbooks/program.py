@@ -257,9 +257,10 @@ class OpsProgram(Program):
             if current is None or not token.startswith("-"):
                 continue
             flag = token.split("=", 1)[0]
-            arg = current.flags.get(current.inverse_flags.get(flag, flag))
-            if arg is None:
+            target = current.inverse_flags.get(flag, flag)
+            if target not in current.flags:  # (flags is an alias dict: `get` misses short flags)
                 continue
+            arg = current.flags[target]
             if arg.name in seen:
                 raise _Usage(
                     f"{flag} given twice ({seen[arg.name]} first): give each option once; "
@@ -280,6 +281,11 @@ class OpsProgram(Program):
         for context in self.tasks:
             for arg in context.args.values():
                 value = arg.raw_value
+                if arg.positional and value in ("--help", "-h"):
+                    # `task --help` with a required argument missing: Invoke took --help for it.
+                    self.args.help.value = context.name
+                    arg.set_value(None, cast=False)
+                    continue
                 if arg.positional and isinstance(value, str) and value.startswith("--"):
                     raise _Usage(self._unknown(value, context.name or "", context))
                 if arg.takes_value and value == "":

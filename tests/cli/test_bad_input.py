@@ -216,7 +216,7 @@ def _specific() -> Iterator[tuple[list[str], str]]:
     for task in ("checks.post-deploy", "checks.metrics", "checks.audit"):
         for value in WINDOWS:
             yield [*base(task), "--window", value], repr(value)
-    for value in ["-1", "0", "nan", "1e20", "3601"]:
+    for value in ["-1", "-0.5", "nan", "1e20", "3601"]:
         yield ["compose.smoke", "--timeout", value], "--timeout"
     yield ["compose.smoke", "--services", " "], "' '"
     yield ["compose.smoke", "--project-dir", "{missing}"], "{missing}"

@@ -127,7 +127,7 @@ def test_an_unknown_window_is_refused_before_anything_is_asked(seeded: SandboxPr
     result = run(seeded, "checks.post-deploy", "--env", "sandbox", "--window", "5x")
     assert result.code == 2
     assert one_line_error(result) == (
-        "error: window '5x' is not a duration: use 30m, 1h, 90s or 1h30m"
+        "error: --window '5x': expected a duration from 1m to 24h, e.g. 30m, 1h or 1h30m"
     )
     assert seeded.control("/calls")["calls"] == []
 
