@@ -74,6 +74,10 @@ def deploy(
             assert tag is not None
             _print_plan(pipeline.plan(ops, tag), json)
             return
+        if scenario and tag is not None:
+            from adinsights_ops.loader import check_scenario_for
+
+            check_scenario_for(ops, scenario, tag.ecr_tag)  # a rehearsal that cannot happen: exit 2
         say(
             f"deploying {tag.ecr_tag if tag else 'run ' + resume} to {ops.name} ({ops.env.ecs.cluster})"
         )
