@@ -116,7 +116,7 @@ class ReleaseSettings:
         "python manage.py enable_rls",
     )
     warm_command: str = "celery -A adinsights call analytics.tasks.sync_meta_metrics"
-    lock_ttl: float = 7200.0
+    lock_ttl: float = 300.0  # the deploy lock's lease, renewed by a heartbeat
 
 
 @attrs.frozen
