@@ -164,7 +164,10 @@ class Journal:
         try:
             body = self.s3.get_object(Bucket=self.bucket, Key=self.key(run_id))["Body"].read()
         except self.s3.exceptions.NoSuchKey:
-            raise OpsError(f"no run {run_id} in the journal of {self.environment}") from None
+            # The id came from the operator (--resume, --to-run): a usage error, nothing changed.
+            raise UsageError(
+                f"no run {run_id} in the journal of {self.environment} (see `deploy.status`)"
+            ) from None
         return RunRecord.from_json(body)
 
     def runs(self, *, kind: str | None = None, limit: int = 20) -> list[RunRecord]:

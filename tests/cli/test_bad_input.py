@@ -136,6 +136,9 @@ def _specific() -> Iterator[tuple[list[str], str]]:
     for value in RUN_IDS:
         yield [*base("deploy"), "--resume", value], repr(value)
         yield [*base("rollback"), "--to-run", value], repr(value)
+    unknown = "20991231T000000Z-dead"  # the journal's form, but no such run
+    yield [*base("deploy"), "--resume", unknown], unknown
+    yield [*base("rollback"), "--to-run", unknown], unknown
     for value in ["0", "-1", "1001", "1.5"]:
         yield [*base("deploy.status"), "--limit", value], value
     for value in ['"unbalanced', "it's", "   "]:
