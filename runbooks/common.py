@@ -44,8 +44,15 @@ def ops_task(body: F) -> F:
                 exc, botocore.NoCredentialsError | botocore.ProfileNotFound
             ):
                 raise Exit(f"error: no usable AWS credentials: {exc}", EXIT_USAGE) from None
-            if botocore is not None and isinstance(exc, botocore.ClientError):
-                raise Exit(f"error: AWS refused a call: {exc}", EXIT_FAILED) from None
+            if botocore is not None and isinstance(
+                exc, botocore.ClientError | botocore.BotoCoreError
+            ):
+                from adinsights_ops.errors import describe_error
+
+                # Any AWS failure past its retries (refused, 5xx, lost connection, read timeout,
+                # an unparsable answer): one line. Nothing was changed by a failed read-only task;
+                # a deploy never gets here after its lock is taken (it reports instead).
+                raise Exit(f"error: {describe_error(exc)}", EXIT_FAILED) from None
             raise
 
     return wrapper  # type: ignore[return-value]
