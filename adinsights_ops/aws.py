@@ -23,6 +23,54 @@ if TYPE_CHECKING:
 EventHook = tuple[str, Callable[..., Any]]
 
 
+class _SearchPaths(list[str]):
+    """A loader's search paths; boto3 appends its own on every Session, so keep each path once."""
+
+    def append(self, path: str) -> None:
+        if path not in self:
+            super().append(path)
+
+
+_loaders: dict[str | None, Any] = {}
+_loaders_lock = threading.Lock()
+
+
+def shared_loader(data_path: str | None = None) -> Any:
+    """The process's botocore data loader for `data_path` (botocore's `data_path` setting).
+
+    Parsing the service models (JSON, several MB for EC2) is most of the cost of a client on a
+    fresh session. One loader per process keeps each model parsed once. Sharing it across sessions
+    is what one session already does across its clients and threads: the loader caches by key and
+    nothing modifies what it returns.
+    """
+    with _loaders_lock:
+        loader = _loaders.get(data_path)
+        if loader is None:
+            import os
+            from pathlib import Path
+
+            from botocore.loaders import Loader
+
+            paths = _SearchPaths()
+            for path in (data_path or "").split(os.pathsep):
+                if path:
+                    paths.append(str(Path(os.path.expandvars(path)).expanduser()))
+            loader = _loaders[data_path] = Loader(extra_search_paths=paths)
+        return loader
+
+
+def new_session(**kwargs: Any) -> boto3.Session:
+    """A new boto3 session (`kwargs` as for `boto3.Session`) that uses the process's shared loader."""
+    import boto3
+    import botocore.session
+
+    core = botocore.session.get_session()
+    if kwargs.get("profile_name"):  # the profile's config can set data_path
+        core.set_config_variable("profile", kwargs["profile_name"])
+    core.register_component("data_loader", shared_loader(core.get_config_variable("data_path")))
+    return boto3.Session(botocore_session=core, **kwargs)
+
+
 @attrs.define
 class Aws:
     """boto3 clients for one account and region, made on first use and kept.
@@ -49,14 +97,12 @@ class Aws:
         """The boto3 session (made once, with the hooks registered)."""
         with self._lock:
             if self._session is None:
-                import boto3
-
                 kwargs: dict[str, Any] = {"region_name": self.region}
                 if self.profile:
                     kwargs["profile_name"] = self.profile
                 if self.credentials:
                     kwargs.update(self.credentials)
-                session = boto3.Session(**kwargs)
+                session = new_session(**kwargs)
                 for event, handler in self.hooks:
                     session.events.register(event, handler)
                 self._session = session

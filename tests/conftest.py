@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 
 from tests.simulated import Simulated, simulated_sandbox
+
+# No test uses EC2's default AMIs; moto loads them (a quarter of a blueprint seed) into every EC2
+# backend it makes, at each seed and again at each reset. The sandbox servers the tests start inherit it.
+os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 
 
 @pytest.fixture(autouse=True)

@@ -6,6 +6,8 @@ way the sandbox server does before each request.
 
 from __future__ import annotations
 
+import os
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,11 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import boto3
 import moto
 
 from adinsights_ops import config
-from adinsights_ops.aws import Aws
+from adinsights_ops.aws import Aws, new_session
 from adinsights_ops.opsenv import OpsEnv
 from adinsights_ops.sandbox.blueprint import Blueprint, seed
 from adinsights_ops.sandbox.scenarios import scenario_for
@@ -84,6 +85,30 @@ class Simulated:
         }
 
 
+_seed_clients: dict[tuple[str, tuple[tuple[str, str], ...]], Any] = {}
+_seed_clients_lock = threading.Lock()
+
+
+def seed_client(service: str, region: str) -> Any:
+    """A boto3 client for seeding, made once per process for each service, region and AWS_* setting.
+
+    Making the clients is a third of a seed. These hold nothing between calls: no event hooks, and
+    legacy retries (standard mode would keep a retry quota from call to call); moto answers them
+    from whichever mock is active.
+    """
+    from botocore.config import Config
+
+    aws_environment = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_")))
+    key = (f"{service}@{region}", aws_environment)
+    with _seed_clients_lock:
+        client = _seed_clients.get(key)
+        if client is None:
+            session = new_session(region_name=region)
+            client = session.client(service, config=Config(retries={"mode": "legacy"}))  # type: ignore[call-overload]
+            _seed_clients[key] = client
+        return client
+
+
 @contextmanager
 def simulated_sandbox(
     environments: str | Path | None = None, *, timings: SchedulerTimings | None = None
@@ -99,8 +124,7 @@ def simulated_sandbox(
             env.account, env.region, timings=timings, clock=clock.monotonic, wall_clock=clock.wall
         )
         scheduler.install()
-        session = boto3.Session(region_name=env.region)
-        blueprint = seed(lambda service: session.client(service), env)  # type: ignore[call-overload]
+        blueprint = seed(lambda service: seed_client(service, env.region), env)
         scheduler.settle()
         calls: Counter[str] = Counter()
 
