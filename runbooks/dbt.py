@@ -110,7 +110,7 @@ def build(
     exclude: str = "",
     full_refresh: bool = False,
     vars: str = "",
-    tag: str = "",
+    tag: str | None = None,
     target_path: str = "",
     upload: bool = False,
     quiet: bool = False,
@@ -122,6 +122,8 @@ def build(
     from adinsights_ops import config, dbt
 
     dbt_vars = _vars(vars)
+    if tag is not None:  # given, it names a tag (never '' = the current checkout)
+        opts.text(tag, "--tag", what="a git tag, e.g. v1.4.0")
     if target_path:
         opts.output_folder(target_path, "--target-path")
     environment = config.load(env)

@@ -99,7 +99,7 @@ def run(
     c: Context,
     env: str,
     command: str,
-    task_definition: str = "",
+    task_definition: str | None = None,
     timeout: str | None = None,
     json: bool = False,
     scenario: str = "",
@@ -110,8 +110,10 @@ def run(
 
     argv = options.command(command, "--command")
     wait = options.optional_timeout(timeout, "--timeout")
+    # Given, it names a revision (never '' = the one the backend runs).
+    revision = options.optional_text(task_definition, "--task-definition", what="a revision")
     with open_environment(env, scenario=scenario or None) as ops:
-        td = task_definition or one_off_task_definition(ops)
+        td = revision or one_off_task_definition(ops)
         say(f"running `{command}` on {short(td)} in {ops.env.ecs.cluster}")
         printer = ProgressPrinter()
         try:

@@ -24,15 +24,21 @@ TEMPLATE_HELP = "CloudFormation template (default: infrastructure/cloudformation
 STACK_HELP = "CloudFormation stack name (default: adinsights-<env>-network-data)"
 
 
-def _check_options(engine: str, template: str) -> None:
-    """What the command line alone can refuse, before the environment is opened."""
-    if engine:
+def _check_options(engine: str | None, template: str | None, stack: str | None) -> None:
+    """What the command line alone can refuse, before the environment is opened.
+
+    Each option left out takes its default; given empty, it is refused (never the default)."""
+    if engine is not None:
         options.choice(engine, "--engine", ENGINES)
-    if template:
+    if template is not None:
         options.readable_file(template, "--template", what="a CloudFormation template file")
+    if stack is not None:
+        options.text(stack, "--stack", what="a CloudFormation stack name")
 
 
-def _settings(ops: OpsEnv, engine: str, template: str, stack: str) -> InfraSettings:
+def _settings(
+    ops: OpsEnv, engine: str | None, template: str | None, stack: str | None
+) -> InfraSettings:
     """The environment's settings with the command line's choices on top (CLI > config > default)."""
     from pathlib import Path
 
@@ -74,13 +80,18 @@ def _print_plan(plan: InfraPlan, environment: str) -> None:
 )
 @ops_task
 def plan(
-    c: Context, env: str, engine: str = "", template: str = "", stack: str = "", json: bool = False
+    c: Context,
+    env: str,
+    engine: str | None = None,
+    template: str | None = None,
+    stack: str | None = None,
+    json: bool = False,
 ) -> None:
     """Show what `infra.apply` would change; its change set (or plan file) is then discarded."""
     from adinsights_ops import infra
     from adinsights_ops.loader import open_environment
 
-    _check_options(engine, template)
+    _check_options(engine, template, stack)
     with open_environment(env) as ops:
         settings = _settings(ops, engine, template, stack)
         engine_ = infra.engine_for(ops, settings, context=c, on_event=_progress)
@@ -112,9 +123,9 @@ def plan(
 def apply(
     c: Context,
     env: str,
-    engine: str = "",
-    template: str = "",
-    stack: str = "",
+    engine: str | None = None,
+    template: str | None = None,
+    stack: str | None = None,
     yes: bool = False,
     reason: str = "",
     json: bool = False,
@@ -127,7 +138,7 @@ def apply(
     from adinsights_ops.journal import new_run_id
     from adinsights_ops.loader import open_environment
 
-    _check_options(engine, template)
+    _check_options(engine, template, stack)
     if not yes and not sys.stdin.isatty():
         # Refused before anything is opened or called: a refusal changes nothing.
         raise UsageError(f"infra.apply on {env} needs approval: pass --yes (not interactive)")

@@ -75,13 +75,15 @@ def rotate_key(c: Context, env: str, yes: bool = False) -> None:
     }
 )
 @ops_task
-def rewrap(c: Context, env: str, to_key: str, deks_object: str = "", json: bool = False) -> None:
+def rewrap(
+    c: Context, env: str, to_key: str, deks_object: str | None = None, json: bool = False
+) -> None:
     """Re-wrap every tenant's DEK under another key, resumably (a re-run continues where it stopped)."""
     from adinsights_ops import kms
     from adinsights_ops.loader import open_environment
 
     options.text(to_key, "--to-key", what="a KMS key id, ARN or alias")
-    if deks_object:
+    if deks_object is not None:  # given, it names the object (never '' = the default one)
         options.text(deks_object, "--deks-object", what="an S3 key in the state bucket")
     with open_environment(env) as ops:
         bucket = ops.env.state_bucket

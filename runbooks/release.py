@@ -33,7 +33,7 @@ def check_project_dir(project_dir: str) -> None:
     options.folder(project_dir, "--project-dir", what="the application's checkout folder")
 
 
-def resolve_sha(c: Context, sha: str, project_dir: str) -> str:
+def resolve_sha(c: Context, sha: str | None, project_dir: str) -> str:
     """The sha given (validated), or the checkout's HEAD as CI tags it."""
     from adinsights_ops.release import validate_sha
     from adinsights_ops.release_build import (
@@ -72,13 +72,15 @@ def ci(c: Context, project_dir: str = ".") -> None:
     print(f"CI passed: {len(passed)} commands")
 
 
-def _images(c: Context, env: str, sha: str, project_dir: str) -> tuple[Any, Any, str]:
+def _images(c: Context, env: str, sha: str | None, project_dir: str) -> tuple[Any, Any, str]:
     """The environment, the release settings and the sha; every usage error before any command."""
     from adinsights_ops import config
     from adinsights_ops.release import validate_sha
     from adinsights_ops.release_build import check_images, load_settings
+    from runbooks import options
 
-    if sha:
+    if sha is not None:  # given, it names a commit (never '' = HEAD)
+        options.ascii_text(sha, "--sha", what="a git commit (7-40 hex digits)")
         validate_sha(sha)
     environment = config.load(env)
     settings = load_settings()
@@ -89,7 +91,7 @@ def _images(c: Context, env: str, sha: str, project_dir: str) -> tuple[Any, Any,
 
 @task(help={"env": ENV_HELP, "sha": SHA_HELP, "project_dir": PROJECT_HELP})
 @ops_task
-def build(c: Context, env: str, sha: str = "", project_dir: str = ".") -> None:
+def build(c: Context, env: str, sha: str | None = None, project_dir: str = ".") -> None:
     """docker build backend, worker and frontend as <registry>/<repository>:main-<sha>."""
     from adinsights_ops.release_build import (
         docker_build_commands,
@@ -112,7 +114,7 @@ def build(c: Context, env: str, sha: str = "", project_dir: str = ".") -> None:
 
 @task(help={"env": ENV_HELP, "sha": SHA_HELP, "project_dir": PROJECT_HELP})
 @ops_task
-def push(c: Context, env: str, sha: str = "", project_dir: str = ".") -> None:
+def push(c: Context, env: str, sha: str | None = None, project_dir: str = ".") -> None:
     """Log in to ECR and docker push the main-<sha> images; check that ECR has them."""
     from adinsights_ops.errors import OpsError
     from adinsights_ops.loader import open_environment
@@ -182,7 +184,7 @@ def tag(
     c: Context,
     version: str,
     env: str,
-    sha: str = "",
+    sha: str | None = None,
     dry_run: bool = False,
     project_dir: str = ".",
     json: bool = False,
@@ -206,7 +208,7 @@ def tag(
     from runbooks import options
 
     options.ascii_text(version, "version", what="a release vX.Y.Z")
-    if sha:
+    if sha is not None:  # given, it names a commit (never '' = HEAD)
         options.ascii_text(sha, "--sha", what="a git commit (7-40 hex digits)")
     if version.startswith("-"):
         raise UsageError(

@@ -13,7 +13,9 @@ import sys
 import traceback
 
 import attrs
+from invoke import Program
 
+from runbooks.collection import ns
 from runbooks.program import OpsProgram
 
 
@@ -31,8 +33,12 @@ class Result:
         return [line for line in self.stderr.splitlines() if line.startswith("error:")]
 
 
-def run(*args: str, stdin: str = "") -> Result:
-    """`adinsights-ops *args`: the exit code, stdout and stderr; stdin is not a terminal."""
+def run(*args: str, stdin: str = "", plain_invoke: bool = False) -> Result:
+    """`adinsights-ops *args`: the exit code, stdout and stderr; stdin is not a terminal.
+
+    With `plain_invoke`, Invoke's own Program runs the same collection, as `inv` does.
+    """
+    program = Program(namespace=ns) if plain_invoke else OpsProgram()
     out, err = io.StringIO(), io.StringIO()
     code = 0
     with (
@@ -41,7 +47,7 @@ def run(*args: str, stdin: str = "") -> Result:
         _stdin(io.StringIO(stdin)),
     ):
         try:
-            OpsProgram().run(["adinsights-ops", *args], exit=True)
+            program.run(["adinsights-ops", *args], exit=True)
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 1
         except BaseException:  # an escaped exception: the traceback an operator would see

@@ -388,6 +388,42 @@ def test_bad_input_is_refused_and_changes_nothing(
     assert counted.mutating() == [], result.output
 
 
+# Options whose default is "left out": given empty, the task itself refuses, so `inv` does too.
+EMPTY_IN_THE_TASK = [
+    ("airbyte.sync", "--connection"),
+    ("airbyte.sync", "--timeout"),
+    ("rds.snapshot", "--label"),
+    ("rds.restore", "--snapshot"),
+    ("kms.rewrap", "--to-key"),
+    ("kms.rewrap", "--deks-object"),
+    ("ecs.run", "--task-definition"),
+    ("ecs.run", "--timeout"),
+    ("ecs.run", "--command"),
+    ("dbt.build", "--tag"),
+    ("infra.plan", "--engine"),
+    ("infra.apply", "--stack"),
+    ("release.build", "--sha"),
+    ("release.tag", "--sha"),
+    ("cost.budgets", "--amount"),
+    ("cost.rightsize", "--days"),
+]
+
+
+@pytest.mark.parametrize(
+    ("task", "flag"), EMPTY_IN_THE_TASK, ids=[" ".join(c) for c in EMPTY_IN_THE_TASK]
+)
+def test_an_empty_value_is_refused_by_the_task_under_plain_invoke_too(
+    task: str, flag: str, counted: Counted
+) -> None:
+    argv = [*base(task, without=flag[2:].replace("-", "_")), flag, ""]
+    if task in ("rds.restore", "infra.apply"):
+        argv.append("--yes")
+    result = run(*argv, plain_invoke=True)
+    assert result.code == 2, result.output
+    assert result.error_lines() and f"{flag} ''" in result.error_lines()[0], result.output
+    assert counted.mutating() == []
+
+
 # -- the program itself ------------------------------------------------------------------------
 
 
