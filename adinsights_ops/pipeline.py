@@ -510,3 +510,16 @@ def unlock(ops: OpsEnv, *, reason: str) -> lock.Lock | None:
                 ops.env.path(ops.env.notifications.activity_log), line=note, run_id=record.run_id
             )
     return removed
+
+
+def runs_as_they_stand(ops: OpsEnv, *, limit: int = 20) -> list[RunRecord]:
+    """The newest runs, with a run whose record says "running" but whose process is gone (no lock,
+    another run's lock, or a lock whose holder is gone) shown as `interrupted`: the journal on S3
+    is left as the run wrote it, for its resume."""
+    records = ops.journal().runs(limit=limit)
+    held = lock.read(ops.aws.s3(), bucket=ops.env.state_bucket, environment=ops.name)
+    for record in records:
+        alive = held is not None and held.run_id == record.run_id and not held.gone
+        if record.outcome == "running" and not alive:
+            record.outcome = "interrupted"
+    return records

@@ -223,15 +223,18 @@ def unlock(c: Context, env: str, force: bool = False, reason: str = "", yes: boo
         print(f"removed the lock of run {removed.run_id} held by {removed.who}; recorded why")
 
 
-@task(help={"env": ENV_HELP, "limit": "how many runs", "json": JSON_HELP})
+@task(
+    klass=options.NumbersTask, help={"env": ENV_HELP, "limit": "how many runs", "json": JSON_HELP}
+)
 @ops_task
 def status(c: Context, env: str, limit: int = 10, json: bool = False) -> None:
     """The last runs in the environment's journal."""
     limit = options.whole(limit, "--limit", minimum=1, maximum=1000, what="how many runs")
     from adinsights_ops.loader import open_environment
+    from adinsights_ops.pipeline import runs_as_they_stand
 
     with open_environment(env) as ops:
-        runs = ops.journal().runs(limit=limit)
+        runs = runs_as_they_stand(ops, limit=limit)
     if json:
         print(to_json(runs))
         return
@@ -240,6 +243,11 @@ def status(c: Context, env: str, limit: int = 10, json: bool = False) -> None:
         print(
             f"{r.run_id}  {r.kind:<11} {r.image_tag or '-':<16} {r.outcome:<12} last step {last:<14} {r.who}"
         )
+        if r.outcome == "interrupted":
+            print(
+                f"  its holder is gone: inv deploy --env {env} --resume {r.run_id}, or "
+                f"inv deploy.unlock --env {env} --force --reason '<why>'"
+            )
 
 
 @task(

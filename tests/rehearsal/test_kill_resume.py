@@ -88,6 +88,8 @@ def test_a_plain_rerun_after_a_kill_is_refused_then_converges_after_unlock(
     hints = " ".join(refused.value.details)
     assert f"inv deploy --env sandbox --resume {run_id}" in hints
     assert "inv deploy.unlock --env sandbox --force --reason" in hints
+    (shown,) = [r for r in pipeline.runs_as_they_stand(sandbox.ops()) if r.run_id == run_id]
+    assert shown.outcome == "interrupted"  # deploy.status never says "running" for a dead process
     removed = pipeline.unlock(sandbox.ops(), reason=f"killed {where}")
     assert removed is not None and removed.run_id == run_id
     killed = sandbox.record(run_id)
