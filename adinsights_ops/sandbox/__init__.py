@@ -135,8 +135,7 @@ def connect(env: Environment, *, scenario: str | None = None) -> Sandbox:
     if scenario is not None:
         previous = control(endpoint).get("scenario", "none")
         control(endpoint, "/scenario", method="PUT", body={"name": scenario})
-    plan = control(endpoint).get("faults") or {}
-    timeout = plan.get("read_timeout")
+    timeout = control(endpoint).get("client_read_timeout")
     return Sandbox(
         endpoint,
         restore_scenario=previous,

@@ -106,7 +106,7 @@ class FaultPlan:
     max_per_call: int = 3
     """Random faults on one call's attempts at most (botocore's retries absorb them)."""
     read_timeout: float = 2.0
-    """The read timeout sandbox clients use while this plan holds; `timeout` outlasts it."""
+    """The read timeout sandbox clients use while this plan may inject `timeout`, which outlasts it."""
     rules: tuple[Rule, ...] = ()
 
     def __attrs_post_init__(self) -> None:
@@ -116,6 +116,14 @@ class FaultPlan:
             raise ValueError(f"max_per_call {self.max_per_call}: expected 0 or more")
         if not 0.1 <= self.read_timeout <= 300:
             raise ValueError(f"read_timeout {self.read_timeout}: expected 0.1 to 300 seconds")
+
+    @property
+    def client_read_timeout(self) -> float | None:
+        """The read timeout clients need: this plan's when it may hold answers, else None."""
+        timeouts = (self.rate > 0 and TIMEOUT in self.kinds) or any(
+            rule.kind == TIMEOUT for rule in self.rules
+        )
+        return self.read_timeout if timeouts else None
 
     @property
     def hold_seconds(self) -> float:

@@ -304,6 +304,7 @@ class SandboxServer(ThreadedMotoServer):
             "scenario": self.scenario_name,
             "started": self.started,
             "faults": injector.plan.spec() if injector is not None else None,
+            "client_read_timeout": self.client_read_timeout(),
         }
 
     @property
@@ -319,7 +320,7 @@ class SandboxServer(ThreadedMotoServer):
     def client_read_timeout(self) -> float | None:
         """The read timeout sandbox clients should use (the fault plan's), None for the default."""
         injector = self.injector
-        return injector.plan.read_timeout if injector is not None else None
+        return injector.plan.client_read_timeout if injector is not None else None
 
     def effects_report(self) -> dict[str, Any]:
         slack = getattr(self.apps.get("slack"), "messages", [])

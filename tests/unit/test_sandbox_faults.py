@@ -309,12 +309,16 @@ def test_loader_clients_use_the_plans_read_timeout(
     clean: SandboxServer, env: Environment, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(sandbox, "running", lambda name: clean.endpoint)
-    clean.set_faults(FaultPlan(read_timeout=0.7))
+    clean.set_faults(FaultPlan(rate=0.1, read_timeout=0.7))
     with loader.open_environment(env) as ops:
         assert ops.aws.read_timeout == 0.7
-    clean.set_faults(None)
+    clean.set_faults(FaultPlan(rules=(Rule("RunTask", TIMEOUT),), read_timeout=0.8))
     with loader.open_environment(env) as ops:
-        assert ops.aws.read_timeout == 60.0
+        assert ops.aws.read_timeout == 0.8
+    for plan in (None, FaultPlan(rate=0.5, kinds=(THROTTLE, RESET), read_timeout=0.7)):
+        clean.set_faults(plan)  # nothing held: the usual read timeout
+        with loader.open_environment(env) as ops:
+            assert ops.aws.read_timeout == 60.0
 
 
 def test_the_environment_variable_sets_an_embedded_sandboxs_faults(
