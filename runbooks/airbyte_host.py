@@ -15,13 +15,14 @@ if TYPE_CHECKING:
 
 
 @task(
+    klass=options.NumbersTask,
     help={
         "env": ENV_HELP,
         "json": JSON_HELP,
         "threshold": "disk use (percent) of the data volume at which to report a finding",
         "status_command": "Airbyte's status command on the host (default: abctl local status)",
         "timeout": "seconds allowed for the connection and for each command",
-    }
+    },
 )
 @ops_task
 def host_check(

@@ -13,12 +13,13 @@ SERVICES = "backend worker beat frontend"
 
 
 @task(
+    klass=options.NumbersTask,
     help={
         "services": f'compose services that must come up (default: "{SERVICES}")',
         "env_file": "variables for compose (default: .env.sample, never real secrets)",
         "project_dir": "the application's checkout with its compose file; default: here",
         "timeout": "seconds to wait for every service to run",
-    }
+    },
 )
 @ops_task
 def smoke(

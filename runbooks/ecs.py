@@ -188,11 +188,12 @@ def scale(c: Context, env: str, service: str, count: int, force: bool = False) -
 
 
 @task(
+    klass=options.NumbersTask,
     help={
         "env": ENV_HELP,
         "keep": "revisions to keep per family",
         "dry_run": "only say what would go",
-    }
+    },
 )
 @ops_task
 def prune(c: Context, env: str, keep: int = 10, dry_run: bool = False) -> None:

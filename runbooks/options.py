@@ -15,7 +15,10 @@ import math
 import re
 import shlex
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
+
+from invoke import Task
+from invoke.exceptions import ParseError
 
 from adinsights_ops.errors import UsageError
 
@@ -26,6 +29,52 @@ _INTEGER = re.compile(r"[+-]?[0-9]+")
 _NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
 _CRON_PART = re.compile(r"(?:\*|([0-9]+)(?:-([0-9]+))?)(?:/([0-9]+))?")
 _CRON_RANGES = (("minute", 0, 59), ("hour", 0, 23), ("day-of-month", 1, 31), ("month", 1, 12))
+
+
+class _Number:
+    """Invoke's cast for an int or float option, whose refusal names the option.
+
+    Invoke casts with `int(value)` while it parses and lets the ValueError out (a traceback under
+    `inv`); this raises ParseError instead, which `inv` prints as one line and `adinsights-ops`
+    turns into exit 2. It reads as `int` or `float` where Invoke looks (help shows `--limit=INT`).
+    Full-width digits, which `int()` accepts, are refused: they look like digits and are not.
+    """
+
+    def __init__(self, kind: type, flag: str, what: str = "") -> None:
+        self.kind = kind
+        self.flag = flag
+        self.what = what
+        self.__name__ = kind.__name__
+
+    def __call__(self, value: Any) -> Any:
+        expected = "a whole number" if self.kind is int else "a number"
+        expected += f" ({self.what})" if self.what else ""
+        try:
+            if isinstance(value, str) and not value.isascii():
+                raise ValueError(value)
+            return self.kind(value)
+        except (TypeError, ValueError):
+            raise ParseError(f"{self.flag} {show(value)}: expected {expected}") from None
+
+    def __eq__(self, other: object) -> bool:
+        return other is self.kind or other is self
+
+    def __hash__(self) -> int:
+        return hash(self.kind)
+
+
+class NumbersTask(Task):  # type: ignore[misc]
+    """An Invoke task whose int and float options refuse a non-number with a one-line error.
+
+    @task(klass=NumbersTask, help={...})
+    """
+
+    def arg_opts(self, name: str, default: str, taken_names: set[str]) -> dict[str, Any]:
+        opts: dict[str, Any] = super().arg_opts(name, default, taken_names)
+        if opts.get("kind") in (int, float):
+            what = opts.get("help") or ""
+            opts["kind"] = _Number(opts["kind"], "--" + opts["names"][0], what)
+        return opts
 
 
 def show(value: object) -> str:

@@ -176,6 +176,13 @@ class OpsProgram(Program):
             arg = _find_arg(context, takes_none[1])
             if arg is not None:
                 return f"{self._typed(arg)} takes no value (it is an on/off switch)"
+        named = re.match(r"(--[\w-]+) ", message)  # e.g. options.NumbersTask's refusal
+        if named:
+            tokens = set(self._argv())
+            for candidate in [context] + [c for c in self._contexts() if tokens & {c.name}]:
+                if candidate is not None and named[1] in candidate.flags:
+                    typed = self._typed(candidate.flags[named[1]])
+                    return typed + message[len(named[1]) :]
         missing = re.fullmatch(
             r"'(.*)' did not receive required positional arguments: (.*)", message
         )

@@ -85,6 +85,7 @@ def snapshots(c: Context, env: str, json: bool = False) -> None:
 
 
 @task(
+    klass=options.NumbersTask,
     help={
         "env": ENV_HELP,
         "keep": "pre-deploy snapshots to keep, newest first (the newest is always kept)",
@@ -92,7 +93,7 @@ def snapshots(c: Context, env: str, json: bool = False) -> None:
         "dry_run": "only say what would be deleted",
         "yes": "approve without the typed confirmation (production)",
         "json": JSON_HELP,
-    }
+    },
 )
 @ops_task
 def prune(

@@ -9,12 +9,13 @@ from runbooks.common import ops_task, say
 
 
 @task(
+    klass=options.NumbersTask,
     help={
         "env": "the sandbox environment (default: sandbox)",
         "port": "port on 127.0.0.1 (0: any free)",
         "scenario": "failure scenario to start with (none, failing-rollout, failing-migration)",
         "faults": "fault injection: a preset (throttled, chaos) or a JSON spec (docs/runbooks/sandbox.md)",
-    }
+    },
 )
 @ops_task
 def up(

@@ -119,3 +119,21 @@ def test_a_value_for_a_switch_is_refused() -> None:
     assert result.error_lines() == [
         "error: --json=yes: --json takes no value (it is an on/off switch)"
     ]
+
+
+def test_a_non_number_is_one_line_under_plain_invoke_too() -> None:
+    """`inv` keeps Invoke's exit 1 for parse errors, but no longer shows a traceback for them."""
+    for argv in (
+        ["deploy.status", "--env", "sandbox", "--limit", "x"],
+        ["ecs.prune", "--env", "sandbox", "--keep", "x"],
+        ["rds.prune", "--env", "sandbox", "--days", "x"],
+        ["sandbox.up", "--port", "x"],
+        ["airbyte.host-check", "--env", "sandbox", "--threshold", "x"],
+        ["compose.smoke", "--timeout", "abc"],
+    ):
+        result = run(*argv, plain_invoke=True)
+        flag, value = argv[-2], argv[-1]
+        assert result.code == 1, result.output
+        assert "Traceback" not in result.output
+        assert result.stderr.startswith(f"{flag} '{value}': expected a "), result.stderr
+        assert result.stderr.count("\n") == 1
