@@ -50,6 +50,7 @@ from adinsights_ops.dbt_results import (
     parse_run_results,
 )
 from adinsights_ops.errors import UsageError
+from adinsights_ops.waiting import check_timeout
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -137,6 +138,7 @@ def build(
     `env` is added to this process's environment; `on_output` gets each line dbt prints (from a
     reader thread). At `timeout` seconds the dbt process group is killed: `BuildTimedOut`.
     """
+    timeout = check_timeout(timeout)
     project = Path(project_dir).resolve()
     if not (project / "dbt_project.yml").is_file():
         raise UsageError(f"{project} is not a dbt project (no dbt_project.yml)")
@@ -286,6 +288,7 @@ def build_at(
     finds any (the result's `full_refresh` says whether it did). `profiles_dir` defaults to the
     project folder as it is at the tag.
     """
+    timeout = check_timeout(timeout)
     repo, subdir = locate(repo_dir, project_subdir)
     ref = tag_ref(repo, tag)
     changed = (

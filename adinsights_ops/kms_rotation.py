@@ -16,7 +16,7 @@ from adinsights_ops.ecs import TaskFailed, TaskResult
 from adinsights_ops.ecs_views import OnEvent, Phase, describe
 from adinsights_ops.errors import NeedsHuman
 from adinsights_ops.journal import Journal, RunRecord, Step, new_run_id, utcnow, who
-from adinsights_ops.waiting import Backoff, wait_until
+from adinsights_ops.waiting import Backoff, check_timeout, wait_until
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
@@ -202,7 +202,7 @@ def rotate_deks(
     (TaskFailed) or the run is interrupted; BeatNotRestored (exit 4) when even that fails.
     """
     settings = ops.env.ecs
-    task_timeout = timeout or settings.task_timeout
+    task_timeout = check_timeout(timeout or settings.task_timeout)  # before the lock or beat
     s3, journal = ops.aws.s3(), ops.journal()
     run_id = new_run_id()
     held = lock.acquire(

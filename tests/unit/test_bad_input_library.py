@@ -527,3 +527,21 @@ def test_a_migration_target_is_taken_only_exactly(shared: Simulated, text: str) 
         rollback.migrate_back(shared.ops, app=app, target=target)
     assert sum(shared.calls.values()) == 0
     assert rollback.parse_migration("analytics:0042") == ("analytics", "0042")
+
+
+@pytest.mark.parametrize("value", [-1, math.nan, math.inf, 1e20])
+def test_dbt_and_dek_rotation_refuse_a_bad_timeout_before_anything(
+    shared: Simulated, tmp_path: Path, value: float
+) -> None:
+    from adinsights_ops import dbt, kms_rotation
+
+    with pytest.raises(UsageError, match="timeout"):
+        dbt.build(
+            project_dir=ROOT / "adinsights_ops/sandbox/dbt_project", target="sandbox", timeout=value
+        )
+    with pytest.raises(UsageError, match="timeout"):
+        dbt.build_at("v1.2.0", repo_dir=ROOT, project_subdir=".", target="sandbox", timeout=value)
+    shared.calls.clear()
+    with pytest.raises(UsageError, match="timeout"):
+        kms_rotation.rotate_deks(shared.ops, timeout=value)
+    assert sum(shared.calls.values()) == 0  # no lock taken, beat never paused
