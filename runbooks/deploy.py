@@ -263,6 +263,7 @@ def smoke(
     c: Context, env: str, expect_version: str = "", json: bool = False, scenario: str = ""
 ) -> None:
     """The smoke checks of section 5 on their own: health, Airbyte, dbt, timezone, metrics."""
+    options.scenario(scenario)
     from adinsights_ops import checks_report as cr
     from adinsights_ops import ecs, health
     from adinsights_ops.loader import open_environment

@@ -109,6 +109,7 @@ def run(
     from adinsights_ops.loader import open_environment
 
     argv = options.command(command, "--command")
+    options.scenario(scenario)
     wait = options.optional_timeout(timeout, "--timeout")
     # Given, it names a revision (never '' = the one the backend runs).
     revision = options.optional_text(task_definition, "--task-definition", what="a revision")

@@ -236,6 +236,15 @@ def ascii_text(value: str, flag: str, *, what: str) -> str:
     return value
 
 
+def scenario(value: str | None, flag: str = "--scenario") -> str | None:
+    """A sandbox scenario by name (None or '' when left out, as the tasks' defaults are)."""
+    if not value:
+        return value
+    from adinsights_ops.sandbox.scenarios import DESCRIPTIONS
+
+    return choice(value, flag, tuple(DESCRIPTIONS))
+
+
 def choice(value: object, flag: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         refuse(flag, value, f"one of {', '.join(choices)}")

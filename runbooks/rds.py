@@ -168,7 +168,11 @@ def restore(
             else rds.latest_snapshot(client, instance=instance)
         )
         if snap is None:
-            raise UsageError(f"no snapshot {snapshot or 'of ' + instance} to restore")
+            if snapshot is not None:
+                options.refuse(
+                    "--snapshot", snapshot, f"a snapshot of {instance} (see rds.snapshots)"
+                )
+            raise UsageError(f"no snapshot of {instance} to restore: take one (rds.snapshot)")
         now = datetime.now(UTC)
         lost = (now - snap.created).total_seconds() if snap.created else 0.0
         say(f"restore {snap.id} (taken {_when(snap.created)}) as {instance}.")

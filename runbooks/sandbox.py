@@ -34,6 +34,7 @@ def up(
     environment = config.load(env)
     if not environment.sandbox:
         raise UsageError(f"--env {env!r}: expected a sandbox environment")
+    options.scenario(scenario)
     scenario_for(scenario, environment)  # an unknown scenario fails before anything starts
     from adinsights_ops.sandbox.faults import parse_spec
 

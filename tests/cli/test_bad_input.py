@@ -158,7 +158,7 @@ def _specific() -> Iterator[tuple[list[str], str]]:
         yield [*base("rds.prune"), "--days", value], "--days"
     for value in ["---", "!!!", "\n"]:
         yield [*base("rds.snapshot"), "--label", value], repr(value)
-    yield [*base("rds.restore"), "--snapshot", "nosuch", "--yes"], "nosuch"
+    yield [*base("rds.restore"), "--snapshot", "nosuch", "--yes"], "--snapshot 'nosuch'"
     yield [*base("rds.restore"), "--snapshot", " ", "--yes"], "' '"
     for value in MIGRATIONS:
         yield [*base("rollback.db"), "--to-migration", value], repr(value)
@@ -238,7 +238,7 @@ def _specific() -> Iterator[tuple[list[str], str]]:
         yield [*base("release.tag", version=value), "--sha", "abcdef0"], value.strip()
     for value in ["-1", "65536"]:
         yield [*base("sandbox.up"), "--port", value], f"--port {value}"
-    yield [*base("sandbox.up"), "--scenario", "nosuch"], "nosuch"
+    yield [*base("sandbox.up"), "--scenario", "nosuch"], "--scenario 'nosuch'"
     yield [*base("sandbox.up", env="staging")], "staging"
     yield [*base("sandbox.up")], "already runs"
     yield [*base("sandbox.reset")], "runs now"
@@ -246,7 +246,11 @@ def _specific() -> Iterator[tuple[list[str], str]]:
         yield [*base(task, env="staging")], "staging"
     for task in ("deploy", "deploy.smoke", "ecs.run", "rollback.db"):
         extra = ["--to-migration", "a:0001"] if task == "rollback.db" else []
-        yield [*base(task), *extra, "--scenario", "nosuch"], "nosuch"
+        named = task in ("deploy.smoke", "ecs.run")  # the others' message is the library's
+        yield (
+            [*base(task), *extra, "--scenario", "nosuch"],
+            ("--scenario 'nosuch'" if named else "nosuch"),
+        )
     yield [*base("deploy.unlock")], "--force"
     for value in ["nonsense", "v1", "latest"]:
         yield [*base("deploy"), "--image-tag", value], value
