@@ -57,7 +57,15 @@ class Preflight:
 
 
 def resolve_tag(env: Environment, image_tag: str | None) -> ImageTag:
-    """The tag to deploy, checked against the environment's branch rule. Reads nothing remote."""
+    """The tag to deploy, checked against the environment's branch rule. Reads nothing remote.
+
+    None means "the environment's default"; an empty string is not a tag (and never the default).
+    """
+    if image_tag is not None and not image_tag.strip():
+        raise UsageError(
+            f"--image-tag {image_tag!r} is empty: give vX.Y.Z (or main-<gitsha>), or leave the "
+            "option out for the environment's default"
+        )
     given = image_tag or env.default_image_tag
     if not given:
         raise UsageError(

@@ -545,3 +545,24 @@ def test_dbt_and_dek_rotation_refuse_a_bad_timeout_before_anything(
     with pytest.raises(UsageError, match="timeout"):
         kms_rotation.rotate_deks(shared.ops, timeout=value)
     assert sum(shared.calls.values()) == 0  # no lock taken, beat never paused
+
+
+# -- empty values are never "the default" ----------------------------------------------------------
+
+
+def test_empty_values_are_refused_not_taken_as_the_default(shared: Simulated) -> None:
+    from adinsights_ops import preflight
+
+    sim = shared
+    assert preflight.resolve_tag(sim.env, None).given == sim.env.default_image_tag
+    for empty in ("", " ", "\n"):
+        with pytest.raises(UsageError, match=r"--image-tag .* is empty"):
+            preflight.resolve_tag(sim.env, empty)
+    sim.calls.clear()
+    for label in ("", "  "):
+        with pytest.raises(UsageError, match="snapshot label is empty"):
+            rds.snapshot(sim.client("rds"), instance=sim.env.rds_instance, label=label)
+    for snapshot in ("", " x"):
+        with pytest.raises(UsageError, match="snapshot id"):
+            rds.restore(sim.client("rds"), snapshot_id=snapshot, instance=sim.env.rds_instance)
+    assert sum(sim.calls.values()) == 0
