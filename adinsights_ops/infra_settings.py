@@ -41,7 +41,8 @@ TEXT_KEYS = (
 
 # AWS's own rules for the identifiers the infra module sends, checked before any call.
 STACK_NAME = re.compile(r"[A-Za-z][-A-Za-z0-9]{0,127}")
-PARAMETER_NAME = re.compile(r"[A-Za-z0-9]{1,255}")
+PARAMETER_NAME = re.compile(r"[A-Za-z0-9]{1,255}")  # CloudFormation parameters
+VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,254}")  # Terraform variables
 CAPABILITIES = ("CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND")
 BUCKET_NAME = re.compile(r"(?!xn--)(?!.*\.\.)(?!.*-s3alias$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 LOAD_BALANCER_NAME = re.compile(r"(?!internal-)[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?")
@@ -217,11 +218,18 @@ def problems(settings: InfraSettings, keys: Collection[str] | None = None) -> li
         bool(settings.terraform_dir.strip()) and "\x00" not in settings.terraform_dir,
         f"a directory path, got {settings.terraform_dir!r}",
     )
+    terraform = settings.engine == "terraform"
+    rule = VARIABLE_NAME if terraform else PARAMETER_NAME
     check(
         "parameters",
-        all(PARAMETER_NAME.fullmatch(k) for k in settings.parameters),
-        "parameter names of letters and digits only, got "
-        + ", ".join(repr(k) for k in settings.parameters if not PARAMETER_NAME.fullmatch(k)),
+        all(rule.fullmatch(k) for k in settings.parameters),
+        (
+            "Terraform variable names (a letter or '_', then letters, digits, '_', '-')"
+            if terraform
+            else "CloudFormation parameter names (letters and digits only)"
+        )
+        + ", got "
+        + ", ".join(repr(k) for k in settings.parameters if not rule.fullmatch(k)),
     )
     check(
         "capabilities",

@@ -566,3 +566,19 @@ def test_empty_values_are_refused_not_taken_as_the_default(shared: Simulated) ->
         with pytest.raises(UsageError, match="snapshot id"):
             rds.restore(sim.client("rds"), snapshot_id=snapshot, instance=sim.env.rds_instance)
     assert sum(sim.calls.values()) == 0
+
+
+def test_terraform_variables_may_have_underscores_cloudformation_parameters_may_not(
+    shared: Simulated,
+) -> None:
+    from adinsights_ops import infra
+
+    terraform = attrs.evolve(
+        shared.env, infra={"engine": "terraform", "parameters": {"cost_centre": "x"}}
+    )
+    assert infra.for_environment(terraform).parameters == {"cost_centre": "x"}
+    cloudformation = attrs.evolve(
+        shared.env, infra={"engine": "cloudformation", "parameters": {"cost_centre": "x"}}
+    )
+    with pytest.raises(ConfigError, match="CloudFormation parameter names"):
+        infra.for_environment(cloudformation)
