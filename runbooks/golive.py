@@ -35,7 +35,7 @@ def golive(
 
     if root:
         options.folder(root, "--root", what="the repository to check")
-    if signoff:
+    if signoff and Path(signoff).exists():  # a missing one: read_signoff says where to copy it from
         options.readable_file(signoff, "--signoff", what="a sign-off YAML file")
     if out:
         options.output_folder(out, "--out")

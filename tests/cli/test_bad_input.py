@@ -186,7 +186,7 @@ def _specific() -> Iterator[tuple[list[str], str]]:
     for value in PATH_KINDS:
         yield [*base("dbt.freshness"), "--path", value], value
         yield [*base("secrets.audit"), "--env-sample", value], value
-        yield [*base("golive"), "--signoff", value], value
+        yield [*base("golive"), "--signoff", value], value  # missing: read_signoff's message
         yield [*base("infra.plan"), "--template", value], value
         yield [*base("infra.apply"), "--template", value, "--yes"], value
     yield [*base("golive"), "--out", "{file}"], "{file}"
