@@ -1,10 +1,18 @@
-"""Run the real command line (`inv ...`) in subprocesses against a shared `inv sandbox.up`."""
+"""Run the command line against a shared `inv sandbox.up`: in this process, or as a real `inv`.
+
+`run_inprocess` runs the task program (the collection `inv` runs) in this process on an argv, with
+the environment and working directory the subprocess would have had and its output captured: a
+command costs its own work, not a second of imports and exit. `inv` runs the real process, for what
+only a process shows: its exit code as the shell sees it, signals, kill -9, stdin prompts.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -53,6 +61,54 @@ def inv(*args: str, env: dict[str, str], timeout: float = 120, stdin: str | None
         check=False,
     )
     return Result(done.returncode, done.stdout, done.stderr)
+
+
+def run_inprocess(
+    *args: str, env: dict[str, str], timeout: float = 120, stdin: str | None = None
+) -> Result:
+    """What `inv(*args, env=env)` gives, from a run of the task program in this process.
+
+    For the run, os.environ is exactly `env` and the working directory is the checkout, as for the
+    subprocess; both are put back afterwards. A run longer than `timeout` fails the test.
+    With TESTS_THROUGH_INV=1 in the environment every run is a real `inv` instead, to compare.
+    """
+    if os.environ.get("TESTS_THROUGH_INV") == "1":
+        return inv(*args, env=env, timeout=timeout, stdin=stdin)
+    from tests.cli.runner import run
+
+    saved_env, saved_cwd = dict(os.environ), Path.cwd()
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(ROOT)
+    try:
+        with _deadline(timeout, args):
+            done = run(*args, stdin=stdin or "")
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+    return Result(done.code, done.stdout, done.stderr)
+
+
+@contextlib.contextmanager
+def _deadline(seconds: float, args: tuple[str, ...]):  # type: ignore[no-untyped-def]
+    """Raise TimeoutError in the main thread after `seconds` (as subprocess.run's timeout would)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expired(*_: object) -> None:
+        raise TimeoutError(f"{' '.join(args)} took more than {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def production_environments(path: Path, *, state_bucket: str, staging: str = "template") -> Path:

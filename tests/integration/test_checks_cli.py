@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
-from tests.integration.cli import ROOT, Result, SandboxProcess, inv
+from adinsights_ops.aws import new_session
+from tests.integration.cli import ROOT, Result, SandboxProcess, run_inprocess
 
 pytestmark = pytest.mark.cli
 SECRET_MARK = "SENTINEL-"
@@ -75,7 +75,7 @@ def seeded(sandbox: SandboxProcess) -> SandboxProcess:
     from adinsights_ops import config
     from adinsights_ops.sandbox.blueprint_observability import seed_observability
 
-    session = boto3.Session(
+    session = new_session(
         aws_access_key_id="sandbox", aws_secret_access_key="x", region_name="eu-west-1"
     )
     env = config.load("sandbox", ROOT / "environments.yaml")
@@ -90,7 +90,7 @@ outputs: list[str] = []
 
 
 def run(sandbox: SandboxProcess, *args: str, timeout: float = 240) -> Result:
-    result = inv(*task_args(sandbox.home), *args, env=sandbox.env, timeout=timeout)
+    result = run_inprocess(*task_args(sandbox.home), *args, env=sandbox.env, timeout=timeout)
     outputs.append(result.output)
     return result
 
@@ -106,7 +106,7 @@ def deployed(seeded: SandboxProcess) -> dict[str, Any]:
 def frontend_has_api_url(sandbox: SandboxProcess) -> bool:
     from adinsights_ops.golive import DEFAULTS
 
-    ecs = boto3.Session(
+    ecs = new_session(
         aws_access_key_id="sandbox", aws_secret_access_key="x", region_name="eu-west-1"
     ).client("ecs", endpoint_url=sandbox.endpoint)
     td = ecs.describe_task_definition(taskDefinition="adinsights-sandbox-frontend")

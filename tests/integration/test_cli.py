@@ -1,4 +1,8 @@
-"""The command line end to end, against a shared sandbox (`inv sandbox.up`) in another process."""
+"""The command line end to end, against a shared sandbox (`inv sandbox.up`) in another process.
+
+Commands run in this process (`run_inprocess`) unless the real `inv` process is the point: a deploy
+and its rollback, a failed rollout's exit 1 and a refusal's exit 2 go through it.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from tests.integration.cli import (
     base_env,
     inv,
     production_environments,
+    run_inprocess,
 )
 
 pytestmark = pytest.mark.cli
@@ -29,13 +34,13 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess
 
 
 def images(sandbox: SandboxProcess) -> dict[str, str]:
-    result = inv("ecs.status", "--env", "sandbox", "--json", env=sandbox.env)
+    result = run_inprocess("ecs.status", "--env", "sandbox", "--json", env=sandbox.env)
     assert result.code == 0, result.output
     return {row["service"]: row["image_tag"] for row in json.loads(result.stdout)}
 
 
 def revisions(sandbox: SandboxProcess) -> dict[str, str]:
-    result = inv("ecs.status", "--env", "sandbox", "--json", env=sandbox.env)
+    result = run_inprocess("ecs.status", "--env", "sandbox", "--json", env=sandbox.env)
     return {row["service"]: row["task_definition"] for row in json.loads(result.stdout)}
 
 
@@ -85,7 +90,7 @@ def test_failing_rollout_exits_1_with_every_service_back(sandbox: SandboxProcess
 
 
 def test_failing_migration_prints_the_log_tail(sandbox: SandboxProcess) -> None:
-    result = inv(
+    result = run_inprocess(
         "ecs.run",
         "--env",
         "sandbox",
@@ -102,7 +107,7 @@ def test_failing_migration_prints_the_log_tail(sandbox: SandboxProcess) -> None:
 
 
 def test_one_off_command_succeeds(sandbox: SandboxProcess) -> None:
-    result = inv(
+    result = run_inprocess(
         "ecs.run",
         "--env",
         "sandbox",
@@ -120,6 +125,9 @@ def production_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The production template filled in, so only the command's own checks can refuse."""
     path = tmp_path_factory.mktemp("envs") / "environments.yaml"
     return production_environments(path, state_bucket="adinsights-prod-ops-state")
+
+
+THROUGH_THE_PROCESS = ("deploy", "--env", "production")  # one refusal's exit 2 as the shell sees it
 
 
 @pytest.mark.parametrize(
@@ -149,7 +157,8 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(
         AWS_SECRET_ACCESS_KEY="y",
     )
     sandbox.forget_calls()
-    result = inv(*args, env=env)
+    run = inv if args == THROUGH_THE_PROCESS else run_inprocess
+    result = run(*args, env=env)
     assert_one_line_usage_error(result)
     assert "placeholder" not in result.stderr  # refused by the command's own checks, not the file
     assert sandbox.mutating_calls() == []
@@ -167,7 +176,7 @@ def test_make_deploy_prod_without_image_tag_refuses() -> None:
 
 def test_dry_run_changes_nothing(sandbox: SandboxProcess) -> None:
     sandbox.forget_calls()
-    result = inv(
+    result = run_inprocess(
         "deploy", "--env", "sandbox", "--image-tag", "v1.3.0", "--dry-run", env=sandbox.env
     )
     assert result.code == 0, result.output
@@ -177,11 +186,11 @@ def test_dry_run_changes_nothing(sandbox: SandboxProcess) -> None:
 
 
 def test_env_list_and_show(sandbox: SandboxProcess) -> None:
-    listed = inv("env.list", env=sandbox.env)
+    listed = run_inprocess("env.list", env=sandbox.env)
     assert listed.code == 0
     assert re.search(r"^sandbox\s+ready", listed.stdout, re.M)
     assert re.search(r"^production\s+not ready", listed.stdout, re.M)
-    shown = inv("env.show", "--env", "sandbox", "--json", env=sandbox.env)
+    shown = run_inprocess("env.show", "--env", "sandbox", "--json", env=sandbox.env)
     assert json.loads(shown.stdout)["ecs"]["cluster"] == "adinsights-sandbox"
 
 
@@ -235,7 +244,9 @@ def test_a_tool_that_only_speaks_boto3_sees_a_real_deployment(sandbox: SandboxPr
 
 
 def test_env_check_says_why_a_tag_passes_or_not(sandbox: SandboxProcess) -> None:
-    ok = inv("env.check", "--env", "sandbox", "--image-tag", "v1.3.0", "--json", env=sandbox.env)
+    ok = run_inprocess(
+        "env.check", "--env", "sandbox", "--image-tag", "v1.3.0", "--json", env=sandbox.env
+    )
     assert ok.code == 0, ok.output
     items = {i["name"]: i["status"] for i in json.loads(ok.stdout)["items"]}
     assert items == {
@@ -244,14 +255,16 @@ def test_env_check_says_why_a_tag_passes_or_not(sandbox: SandboxProcess) -> None
         "images in ECR": "pass",
         "promotion": "pass",
     }
-    missing = inv("env.check", "--env", "sandbox", "--image-tag", "v9.9.9", env=sandbox.env)
+    missing = run_inprocess(
+        "env.check", "--env", "sandbox", "--image-tag", "v9.9.9", env=sandbox.env
+    )
     assert missing.code == 1 and "release-9.9.9 is not in ECR" in missing.stdout
 
 
 def test_smoke_task_and_its_failing_scenario(sandbox: SandboxProcess) -> None:
-    ok = inv("deploy.smoke", "--env", "sandbox", env=sandbox.env)
+    ok = run_inprocess("deploy.smoke", "--env", "sandbox", env=sandbox.env)
     assert ok.code == 0, ok.output
-    bad = inv(
+    bad = run_inprocess(
         "deploy.smoke", "--env", "sandbox", "--scenario", "failing-smoke", "--json", env=sandbox.env
     )
     assert bad.code == 1

@@ -1,7 +1,9 @@
 """The whole deploy runbook (section 5) through the command line against a shared sandbox.
 
 Most tests use a copy of the environments file whose sandbox skips the validation sync and dbt
-build (those have their own tests and one full run here), so each deploy takes seconds.
+build (those have their own tests and one full run here), so each deploy takes seconds. Commands
+run in this process, except where the process is the point: two real deploys racing for the lock,
+and a real deploy killed with SIGKILL.
 """
 
 from __future__ import annotations
@@ -15,18 +17,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import yaml
 
+from adinsights_ops.aws import new_session
 from tests.integration.cli import (
     INV,
     ROOT,
     Result,
     SandboxProcess,
     base_env,
-    inv,
     production_environments,
+    run_inprocess,
 )
 
 pytestmark = pytest.mark.cli
@@ -73,15 +75,13 @@ outputs: list[str] = []  # every command's output, checked for leaked secrets at
 
 
 def run(*args: str, env: dict[str, str], timeout: float = 180) -> Result:
-    result = inv(*args, env=env, timeout=timeout)
+    result = run_inprocess(*args, env=env, timeout=timeout)
     outputs.append(result.output)
     return result
 
 
 def s3(sandbox: SandboxProcess) -> Any:
-    session = boto3.Session(
-        aws_access_key_id="x", aws_secret_access_key="y", region_name="eu-west-1"
-    )
+    session = new_session(aws_access_key_id="x", aws_secret_access_key="y", region_name="eu-west-1")
     return session.client("s3", endpoint_url=sandbox.endpoint)
 
 
@@ -98,7 +98,7 @@ def journal(sandbox: SandboxProcess, run_id: str) -> dict[str, Any]:
 
 
 def image_tags(env: dict[str, str]) -> set[str]:
-    result = inv("ecs.status", "--env", "sandbox", "--json", env=env)
+    result = run_inprocess("ecs.status", "--env", "sandbox", "--json", env=env)
     return {row["image_tag"] for row in json.loads(result.stdout)}
 
 

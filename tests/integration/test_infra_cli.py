@@ -11,11 +11,11 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 
 from adinsights_ops import lock
-from tests.integration.cli import Result, SandboxProcess, inv
+from adinsights_ops.aws import new_session
+from tests.integration.cli import Result, SandboxProcess, run_inprocess
 
 pytestmark = pytest.mark.cli
 STACK = "adinsights-sandbox-network-data"
@@ -30,7 +30,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess
 
 
 def client(sandbox: SandboxProcess, service: str) -> Any:
-    session = boto3.Session(
+    session = new_session(
         aws_access_key_id="sandbox", aws_secret_access_key="x", region_name="eu-west-1"
     )
     return session.client(service, endpoint_url=sandbox.endpoint)  # type: ignore[call-overload]
@@ -38,7 +38,7 @@ def client(sandbox: SandboxProcess, service: str) -> Any:
 
 def run(sandbox: SandboxProcess, *args: str) -> Result:
     sandbox.forget_calls()
-    return inv(*args, env=sandbox.env, timeout=180)
+    return run_inprocess(*args, env=sandbox.env, timeout=180)
 
 
 def stack_status(sandbox: SandboxProcess) -> str | None:

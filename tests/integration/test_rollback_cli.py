@@ -9,11 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import yaml
 
-from tests.integration.cli import ROOT, SandboxProcess, inv
+from adinsights_ops.aws import new_session
+from tests.integration.cli import ROOT, SandboxProcess, run_inprocess
 
 pytestmark = pytest.mark.cli
 
@@ -82,20 +82,21 @@ def incident_log(sandbox: SandboxProcess) -> str:
 
 
 def rds(sandbox: SandboxProcess) -> Any:
-    session = boto3.Session(
-        aws_access_key_id="x", aws_secret_access_key="y", region_name="eu-west-1"
-    )
+    session = new_session(aws_access_key_id="x", aws_secret_access_key="y", region_name="eu-west-1")
     return session.client("rds", endpoint_url=sandbox.endpoint)
 
 
 def test_app_rollback_returns_to_the_previously_deployed_revisions(
     sandbox: SandboxProcess, env: dict[str, str]
 ) -> None:
-    assert inv("deploy", "--env", "sandbox", "--image-tag", "v1.3.0", env=env).code == 0
-    assert inv("deploy", "--env", "sandbox", "--image-tag", "main-a1b2c3d", env=env).code == 0
-    rolled = inv("rollback", "--env", "sandbox", "--json", env=env)
+    assert run_inprocess("deploy", "--env", "sandbox", "--image-tag", "v1.3.0", env=env).code == 0
+    assert (
+        run_inprocess("deploy", "--env", "sandbox", "--image-tag", "main-a1b2c3d", env=env).code
+        == 0
+    )
+    rolled = run_inprocess("rollback", "--env", "sandbox", "--json", env=env)
     assert rolled.code == 0, rolled.output
-    status = json.loads(inv("ecs.status", "--env", "sandbox", "--json", env=env).stdout)
+    status = json.loads(run_inprocess("ecs.status", "--env", "sandbox", "--json", env=env).stdout)
     # Back to what was deployed before the last run (v1.3.0), not merely the previous registration.
     assert {row["image_tag"] for row in status} == {"release-1.3.0"}
     run_id = json.loads(rolled.stdout)["run_id"]
@@ -105,17 +106,23 @@ def test_app_rollback_returns_to_the_previously_deployed_revisions(
 def test_reversible_migration_is_rolled_back_and_logged(
     sandbox: SandboxProcess, env: dict[str, str]
 ) -> None:
-    done = inv("rollback.db", "--env", "sandbox", "--to-migration", "analytics:0042", env=env)
+    done = run_inprocess(
+        "rollback.db", "--env", "sandbox", "--to-migration", "analytics:0042", env=env
+    )
     assert done.code == 0, done.output
     assert "0043_snapshot_index" in done.stdout
     assert "migrate analytics back to 0042" in incident_log(sandbox)
 
 
 def test_irreversible_migration_is_refused(sandbox: SandboxProcess, env: dict[str, str]) -> None:
-    refused = inv("rollback.db", "--env", "sandbox", "--to-migration", "analytics:0040", env=env)
+    refused = run_inprocess(
+        "rollback.db", "--env", "sandbox", "--to-migration", "analytics:0040", env=env
+    )
     assert refused.code == 1
     assert "IRREVERSIBLE" in refused.stderr and "--restore-snapshot" in refused.stderr
-    history = json.loads(inv("deploy.status", "--env", "sandbox", "--json", env=env).stdout)
+    history = json.loads(
+        run_inprocess("deploy.status", "--env", "sandbox", "--json", env=env).stdout
+    )
     assert any(r["kind"] == "rollback-db" and r["outcome"] == "failed" for r in history)
 
 
@@ -125,19 +132,23 @@ def test_irreversible_migration_is_refused(sandbox: SandboxProcess, env: dict[st
 def test_bad_db_rollback_input_is_exit_2(
     sandbox: SandboxProcess, env: dict[str, str], args: tuple[str, ...]
 ) -> None:
-    result = inv("rollback.db", "--env", "sandbox", *args, env=env)
+    result = run_inprocess("rollback.db", "--env", "sandbox", *args, env=env)
     assert result.code == 2 and "Traceback" not in result.output
 
 
 def test_snapshot_restore_shows_the_data_loss_window_and_swaps_names(
     sandbox: SandboxProcess, env: dict[str, str]
 ) -> None:
-    taken = inv("rds.snapshot", "--env", "sandbox", "--label", "before-restore-test", env=env)
+    taken = run_inprocess(
+        "rds.snapshot", "--env", "sandbox", "--label", "before-restore-test", env=env
+    )
     assert taken.code == 0, taken.output
     snapshot = "before-restore-test"
-    unconfirmed = inv("rollback.db", "--env", "sandbox", "--restore-snapshot", snapshot, env=env)
+    unconfirmed = run_inprocess(
+        "rollback.db", "--env", "sandbox", "--restore-snapshot", snapshot, env=env
+    )
     assert unconfirmed.code == 2 and "DATA LOSS" in unconfirmed.stdout
-    restored = inv(
+    restored = run_inprocess(
         "rollback.db", "--env", "sandbox", "--restore-snapshot", snapshot, "--yes", env=env
     )
     assert restored.code == 0, restored.output
@@ -152,20 +163,20 @@ def test_data_rollback_applies_the_tags_manifests_and_rebuilds_dbt(
     sandbox: SandboxProcess, env: dict[str, str]
 ) -> None:
     # Today's manifests pause Google Ads; apply them, then roll the data back to v1.0.0 (active).
-    applied = inv("airbyte.apply", "--env", "sandbox", "--yes", env=env)
+    applied = run_inprocess("airbyte.apply", "--env", "sandbox", "--yes", env=env)
     assert applied.code == 0, applied.output
-    back = inv(
+    back = run_inprocess(
         "rollback.data", "--env", "sandbox", "--tag", "v1.0.0", "--json", env=env, timeout=300
     )
     assert back.code == 0, back.output
     result = json.loads(back.stdout)
     assert any(line.startswith("google_ads:") for line in result["airbyte"])
     assert "pass" in result["dbt"]
-    diff = inv("airbyte.diff", "--env", "sandbox", env=env)
+    diff = run_inprocess("airbyte.diff", "--env", "sandbox", env=env)
     assert "status" in diff.stdout  # HEAD's manifests now differ again from the live (v1.0.0) state
     assert "data back to v1.0.0" in incident_log(sandbox)
 
 
 def test_unknown_tag_is_exit_2(sandbox: SandboxProcess, env: dict[str, str]) -> None:
-    result = inv("rollback.data", "--env", "sandbox", "--tag", "v9.9.9", env=env)
+    result = run_inprocess("rollback.data", "--env", "sandbox", "--tag", "v9.9.9", env=env)
     assert result.code == 2, result.output
