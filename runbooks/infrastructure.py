@@ -27,11 +27,16 @@ STACK_HELP = "CloudFormation stack name (default: adinsights-<env>-network-data)
 def _check_options(engine: str | None, template: str | None, stack: str | None) -> None:
     """What the command line alone can refuse, before the environment is opened.
 
-    Each option left out takes its default; given empty, it is refused (never the default)."""
+    Each option left out takes its default; given empty, it is refused (never the default). An
+    unknown engine or a missing template is infra's to say (before any call)."""
+    from pathlib import Path
+
     if engine is not None:
-        options.choice(engine, "--engine", ENGINES)
+        options.text(engine, "--engine", what=f"one of {', '.join(ENGINES)}")
     if template is not None:
-        options.readable_file(template, "--template", what="a CloudFormation template file")
+        options.text(template, "--template", what="a CloudFormation template file")
+        if Path(template).exists():
+            options.readable_file(template, "--template", what="a CloudFormation template file")
     if stack is not None:
         options.text(stack, "--stack", what="a CloudFormation stack name")
 
