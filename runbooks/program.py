@@ -37,6 +37,18 @@ EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell shows for a writer whose r
 _CONTEXTS: dict[tuple[int, bool], list[ParserContext]] = {}
 
 
+def contexts_of(namespace: Any, ignore_unknown_help: bool = False) -> list[ParserContext]:
+    """Every task's parser context, built once per collection.
+
+    Invoke's Task hands each option's help text over once (the second `to_contexts` has none), and
+    parsing copies the contexts it is given, so one shared list serves every parse in a process.
+    """
+    key = (id(namespace), ignore_unknown_help)
+    if key not in _CONTEXTS:
+        _CONTEXTS[key] = namespace.to_contexts(ignore_unknown_help=ignore_unknown_help)
+    return _CONTEXTS[key]
+
+
 class _Usage(Exception):
     """A usage error found while parsing: printed as `error: ...`, exit 2."""
 
@@ -92,11 +104,7 @@ class OpsProgram(Program):
         return 0
 
     def _contexts(self) -> list[ParserContext]:
-        """Every task's parser context, built once per collection (parsing copies them)."""
-        key = (id(self.namespace), bool(self.config.tasks.ignore_unknown_help))
-        if key not in _CONTEXTS:
-            _CONTEXTS[key] = self.namespace.to_contexts(ignore_unknown_help=key[1])
-        return _CONTEXTS[key]
+        return contexts_of(self.namespace, bool(self.config.tasks.ignore_unknown_help))
 
     def _make_parser(self) -> Parser:
         """Invoke's parser, over the contexts of the tasks named on the command line only.

@@ -19,6 +19,7 @@ import attrs
 import pytest
 
 from runbooks.collection import ns
+from runbooks.program import contexts_of
 from tests.cli.runner import run
 
 # Valid values for the arguments a task requires, so that each case has one bad thing only.
@@ -38,7 +39,7 @@ EXTRA = {
 }
 TASKS = sorted(ns.task_names)
 CONTEXTS = {
-    name: context for context in ns.to_contexts() for name in (context.name, *context.aliases)
+    name: context for context in contexts_of(ns) for name in (context.name, *context.aliases)
 }
 
 

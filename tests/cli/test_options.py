@@ -131,11 +131,15 @@ def test_paths(tmp_path: Path) -> None:
 
 
 def test_a_number_option_refuses_with_a_parse_error_naming_it() -> None:
+    import copy
+
     from invoke.exceptions import ParseError
 
     from runbooks.collection import ns
+    from runbooks.program import contexts_of
 
-    (context,) = [c for c in ns.to_contexts() if c.name == "deploy.status"]
+    (shared,) = [c for c in contexts_of(ns) if c.name == "deploy.status"]
+    context = copy.deepcopy(shared)  # as a parse does: the shared one keeps no value
     limit = context.flags["--limit"]
     assert "--limit=INT" in context.help_for("--limit")[0]  # Invoke's help still reads it as int
     with pytest.raises(ParseError, match=r"^--limit 'x': expected a whole number"):
