@@ -37,17 +37,21 @@ from runbooks.common import (
 def deploy(
     c: Context,
     env: str,
-    image_tag: str = "",
+    image_tag: str | None = None,
     dry_run: bool = False,
     yes: bool = False,
-    resume: str = "",
-    reason: str = "",
+    resume: str | None = None,
+    reason: str | None = None,
     json: bool = False,
-    scenario: str = "",
+    scenario: str | None = None,
 ) -> None:
     """Deploy a release to an environment (runbook section 5), every step journaled."""
-    if resume:
+    # Left out is None; given, a value must mean something (never '' for "the default").
+    if resume is not None:
         options.run_id(resume, "--resume")
+    image_tag = options.optional_text(image_tag, "--image-tag", what="an image tag like v1.4.0")
+    reason = options.optional_text(reason, "--reason", what="a reason") or ""
+    scenario = options.optional_text(scenario, "--scenario", what="a sandbox scenario")
     from invoke.exceptions import Exit
 
     from adinsights_ops import config, pipeline
@@ -60,7 +64,7 @@ def deploy(
     tag = pipeline.resolve_tag(environment, image_tag or None) if not resume else None
     if environment.approval_required and not dry_run:
         # Asked before anything is opened or called: a refusal changes nothing.
-        what = f"deploy {tag.given}" if tag else f"resume run {resume}"
+        what = f"deploy {tag.given}" if tag else f"resume run {resume or ''}"
         if not confirm(environment.name, yes, what):
             raise Exit("error: not confirmed; nothing was changed", EXIT_USAGE)
 
@@ -79,7 +83,8 @@ def deploy(
 
             check_scenario_for(ops, scenario, tag.ecr_tag)  # a rehearsal that cannot happen: exit 2
         say(
-            f"deploying {tag.ecr_tag if tag else 'run ' + resume} to {ops.name} ({ops.env.ecs.cluster})"
+            f"deploying {tag.ecr_tag if tag else f'run {resume}'} to {ops.name} "
+            f"({ops.env.ecs.cluster})"
         )
         printer = ProgressPrinter()
         report = pipeline.deploy(
