@@ -186,9 +186,17 @@ def wait_running(
     def failure(status: ComposeStatus) -> str | None:
         return status.describe() if status.failed else None
 
+    what = f"compose services {', '.join(wanted)} running"
+    if timeout == 0:  # look once: the services run now, or they do not
+        status = poll()
+        if status.ready:
+            return status
+        if status.failed:
+            raise WaitFailed(what, status.describe(), status)
+        raise WaitTimedOut(what, 0, status)
     return wait_until(
         poll,
-        what=f"compose services {', '.join(wanted)} running",
+        what=what,
         success=lambda status: status.ready,
         failure=failure,
         timeout=timeout,
