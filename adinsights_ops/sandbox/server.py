@@ -370,6 +370,8 @@ class SandboxServer(ThreadedMotoServer):
                 "mutating": call_is_mutating(operation),
                 "at": time.time(),
             }
+            if key:
+                call["key"] = key  # the S3 object key, for tests that tell the lock's writes apart
             if fault is not None:
                 call["fault"] = fault
             self.calls.append(call)

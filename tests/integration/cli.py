@@ -181,7 +181,12 @@ class SandboxProcess:
         self.control("/calls", method="DELETE")
 
     def mutating_calls(self) -> list[str]:
-        return [c["operation"] for c in self.control("/calls")["calls"] if c["mutating"]]
+        """Mutating operations, S3 object writes with their key (`PutObject locks/sandbox.json`)."""
+        return [
+            f"{c['operation']} {c['key']}" if c.get("key") else c["operation"]
+            for c in self.control("/calls")["calls"]
+            if c["mutating"]
+        ]
 
     def stop(self) -> None:
         if self.proc.poll() is None:

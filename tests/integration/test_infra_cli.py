@@ -107,7 +107,7 @@ def test_apply_holds_the_lock_and_creates_the_stack(sandbox: SandboxProcess) -> 
     # The lock was taken for the apply and given back.
     s3 = client(sandbox, "s3")
     assert lock.read(s3, bucket="adinsights-sandbox-ops-state", environment="sandbox") is None
-    assert any("/locks/sandbox.json" in op for op in sandbox.mutating_calls())
+    assert any(op.endswith(" locks/sandbox.json") for op in sandbox.mutating_calls())
 
 
 def test_after_apply_there_is_nothing_to_do(sandbox: SandboxProcess) -> None:
@@ -141,7 +141,7 @@ def test_apply_refuses_a_locked_environment(sandbox: SandboxProcess) -> None:
     assert result.code == 3, result.output
     assert "locked by" in result.stderr and "a deploy" in result.stderr
     # Only the refused conditional write of the lock: no change set, nothing executed.
-    assert calls == ["PUT /adinsights-sandbox-ops-state/locks/sandbox.json"]
+    assert calls == ["PutObject locks/sandbox.json"]
 
 
 def test_verify_passes_on_the_sandbox(sandbox: SandboxProcess) -> None:
