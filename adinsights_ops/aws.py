@@ -26,9 +26,12 @@ EventHook = tuple[str, Callable[..., Any]]
 class _SearchPaths(list[str]):
     """A loader's search paths; boto3 appends its own on every Session, so keep each path once."""
 
+    _lock = threading.Lock()
+
     def append(self, path: str) -> None:
-        if path not in self:
-            super().append(path)
+        with self._lock:
+            if path not in self:
+                super().append(path)
 
 
 _loaders: dict[str | None, Any] = {}
