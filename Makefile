@@ -24,7 +24,7 @@ sandbox: $(STAMP)
 
 ## make test: lint, type-check, and the whole test suite
 test: lint typecheck
-	$(RUN) $(BIN)/pytest -q -n auto $(PYTEST_ARGS)
+	$(RUN) $(BIN)/pytest -q -n 4 $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(RUN) $(BIN)/ruff check .

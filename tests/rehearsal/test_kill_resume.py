@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from adinsights_ops import pipeline
-from adinsights_ops.errors import EXIT_LOCKED, EnvironmentLocked
 from tests.rehearsal.inprocess import Rehearsal, at_step, inside, killed_at, rehearsal
 
 STEPS = [name for name, _ in pipeline.STEPS]
@@ -75,27 +74,3 @@ def test_a_killed_deploy_resumes_to_what_a_clean_run_does(
     assert sandbox.effects()["effects"] == clean_effects, where
     with pytest.raises(Exception, match="already ended"):
         sandbox.deploy(resume=run_id)
-
-
-@pytest.mark.parametrize(("where", "when"), KILLS, ids=[k[0] for k in KILLS])
-def test_a_plain_rerun_after_a_kill_is_refused_then_converges_after_unlock(
-    sandbox: Rehearsal, where: str, when: Any
-) -> None:
-    run_id, tag = _kill(sandbox, when)
-    with pytest.raises(EnvironmentLocked) as refused:
-        sandbox.deploy(tag)
-    assert refused.value.exit_code == EXIT_LOCKED
-    hints = " ".join(refused.value.details)
-    assert f"inv deploy --env sandbox --resume {run_id}" in hints
-    assert "inv deploy.unlock --env sandbox --force --reason" in hints
-    (shown,) = [r for r in pipeline.runs_as_they_stand(sandbox.ops()) if r.run_id == run_id]
-    assert shown.outcome == "interrupted"  # deploy.status never says "running" for a dead process
-    removed = pipeline.unlock(sandbox.ops(), reason=f"killed {where}")
-    assert removed is not None and removed.run_id == run_id
-    killed = sandbox.record(run_id)
-    assert killed.outcome == "needs-human" and "killed" in killed.notes[-1]
-    report = sandbox.deploy(tag)
-    assert report.outcome == "succeeded", (where, report.error)
-    _converged(sandbox, tag)
-    unlocks = sandbox.ops().journal().runs(kind="unlock", limit=1)
-    assert unlocks and f"killed {where}" in unlocks[0].notes[0]
