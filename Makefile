@@ -61,6 +61,9 @@ bench: $(STAMP)
 	$(RUN) $(BIN)/python bench/rollout_parallel.py
 	$(RUN) $(BIN)/python bench/api_calls.py
 	$(RUN) $(BIN)/python bench/startup.py
+	$(RUN) $(BIN)/python bench/readonly.py
+	$(RUN) $(BIN)/python bench/rehearsal.py
+	$(RUN) $(BIN)/python bench/faults.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .nox build *.egg-info
