@@ -20,21 +20,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import attrs
+from tests.cli.runner import Result
 
 ROOT = Path(__file__).resolve().parents[2]
 INV = str(Path(sys.executable).with_name("inv"))
-
-
-@attrs.frozen
-class Result:
-    code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
 
 
 def base_env(home: Path, **extra: str) -> dict[str, str]:

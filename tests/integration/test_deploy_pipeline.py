@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from adinsights_ops.aws import new_session
 from tests.integration.cli import (
@@ -30,6 +29,7 @@ from tests.integration.cli import (
     production_environments,
     run_inprocess,
 )
+from tests.simulated import fast_environments
 
 pytestmark = pytest.mark.cli
 SENTINEL = "SENTINEL-"
@@ -58,16 +58,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess
 @pytest.fixture(scope="module")
 def fast(sandbox: SandboxProcess) -> dict[str, str]:
     """The CLI environment for quick deploys (no validation sync or dbt build)."""
-    data = yaml.safe_load((ROOT / "environments.yaml").read_text())
-    data["sandbox"]["release"]["validation_sync"] = False
-    data["sandbox"]["dbt"]["project_dir"] = str(ROOT / data["sandbox"]["dbt"]["project_dir"])
-    data["sandbox"]["dbt"]["profiles_dir"] = str(ROOT / data["sandbox"]["dbt"]["profiles_dir"])
-    data["sandbox"]["airbyte"]["manifests"] = str(ROOT / "infrastructure" / "airbyte")
-    data["sandbox"]["infra"]["template"] = str(
-        ROOT / "infrastructure" / "cloudformation" / "network-data.yaml"
-    )
-    path = sandbox.home / "environments-fast.yaml"
-    path.write_text(yaml.safe_dump(data))
+    path = fast_environments(sandbox.home)
     return {**sandbox.env, "ADINSIGHTS_ENVIRONMENTS": str(path)}
 
 

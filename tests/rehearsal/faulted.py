@@ -19,51 +19,24 @@ Shared by tests/rehearsal/test_faults.py and bench/faults.py.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import time
-import traceback
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
-import yaml
 
 from adinsights_ops import config, sandbox
 from adinsights_ops.sandbox.faults import FaultPlan
 from adinsights_ops.sandbox.server import SandboxServer
+from tests.cli.runner import Result, run
+from tests.simulated import fast_environments
 
 ROOT = Path(__file__).resolve().parents[2]
 TAGS = (("main-a1b2c3d", "main-a1b2c3d"), ("v1.3.0", "release-1.3.0"))
 """(as given, as in ECR): deploys alternate between them, so each one changes every service."""
-
-
-@attrs.frozen
-class CliResult:
-    code: int
-    stdout: str
-    stderr: str
-
-
-def run_cli(*args: str) -> CliResult:
-    """`inv *args` in this process: exit code and output (an escaped exception is exit 1)."""
-    from invoke import Program
-
-    from tasks import ns
-
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            Program(namespace=ns, name="inv", binary="inv").run(["inv", *args], exit=True)
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        except BaseException:  # what an operator would see as a traceback
-            err.write(traceback.format_exc())
-            code = 1
-    return CliResult(code, out.getvalue(), err.getvalue())
 
 
 @attrs.frozen
@@ -114,18 +87,7 @@ class Rehearsal:
 
     def environments(self) -> Path:
         """environments.yaml with a sandbox that skips the validation sync (quick deploys)."""
-        data = yaml.safe_load((ROOT / "environments.yaml").read_text())
-        sandbox_env = data["sandbox"]
-        sandbox_env["release"]["validation_sync"] = False
-        for key in ("project_dir", "profiles_dir"):
-            sandbox_env["dbt"][key] = str(ROOT / sandbox_env["dbt"][key])
-        sandbox_env["airbyte"]["manifests"] = str(ROOT / "infrastructure" / "airbyte")
-        sandbox_env["infra"]["template"] = str(
-            ROOT / "infrastructure" / "cloudformation" / "network-data.yaml"
-        )
-        path = self.home / "environments-fast.yaml"
-        path.write_text(yaml.safe_dump(data))
-        return path
+        return fast_environments(self.home)
 
     def variables(self) -> dict[str, str]:
         return {
@@ -240,7 +202,7 @@ class Rehearsal:
         server.set_faults(plan)
         started = time.monotonic()
         try:
-            result = run_cli("deploy", "--env", self.env.name, "--image-tag", tag, "--json")
+            result = run("deploy", "--env", self.env.name, "--image-tag", tag, "--json")
         finally:
             injector = server.faults
             server.set_faults(None)
@@ -280,7 +242,7 @@ class Rehearsal:
 
     def _problems(
         self,
-        result: CliResult,
+        result: Result,
         report: Mapping[str, Any],
         before: Mapping[str, str],
         services: Mapping[str, list[dict[str, Any]]],

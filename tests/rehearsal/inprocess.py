@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from adinsights_ops import config, lock, pipeline
 from adinsights_ops.aws import Aws
@@ -28,7 +27,7 @@ from adinsights_ops.opsenv import OpsEnv
 from adinsights_ops.sandbox import CREDENTIALS
 from adinsights_ops.sandbox.scheduler import EcsScheduler
 from adinsights_ops.sandbox.server import SandboxServer
-from tests.simulated import ROOT
+from tests.simulated import fast_environments
 
 FORK = multiprocessing.get_context("fork")
 TAGS = ("v1.2.0", "v1.3.0", "main-a1b2c3d")
@@ -52,31 +51,14 @@ class SharedClock:
             self._now.value += max(seconds, 0.0)
 
 
-def fast_environments(folder: Path) -> Path:
-    """environments.yaml whose sandbox skips the validation sync and dbt build (their own tests)."""
-    data = yaml.safe_load((ROOT / "environments.yaml").read_text())
-    sandbox = data["sandbox"]
-    sandbox["release"]["validation_sync"] = False
-    sandbox["release"]["lock_ttl"] = 60
-    for key in ("project_dir", "profiles_dir"):
-        sandbox["dbt"][key] = str(ROOT / sandbox["dbt"][key])
-    sandbox["airbyte"]["manifests"] = str(ROOT / "infrastructure" / "airbyte")
-    sandbox["infra"]["template"] = str(
-        ROOT / "infrastructure" / "cloudformation" / "network-data.yaml"
-    )
-    for key in ("activity_log", "incident_log"):
-        sandbox["notifications"][key] = str(folder / f"{key}.md")
-    path = folder / "environments-fast.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
-
-
 class Rehearsal:
     """One sandbox server and what a test needs to deploy against it and read its state."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.env = config.load("sandbox", str(fast_environments(folder)))
+        self.env = config.load(
+            "sandbox", str(fast_environments(folder, lock_ttl=60, logs_in=folder))
+        )
         self.clock = SharedClock()
         self.server = SandboxServer(self.env, remember=False)
         self.server.scheduler = EcsScheduler(
