@@ -1,16 +1,40 @@
-"""Named failure scenarios an operator can rehearse in the sandbox (`--scenario NAME`)."""
+"""Named failure scenarios an operator can rehearse in the sandbox (`--scenario NAME`).
+
+This module imports no moto: a command that only talks to a running `inv sandbox.up` checks its
+scenario here without loading the server side.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
+
+import attrs
 
 from adinsights_ops.config import Environment
 from adinsights_ops.errors import UsageError
-from adinsights_ops.sandbox.scheduler import Scenario
 
 if TYPE_CHECKING:
     from adinsights_ops.ecs_taskdefs import RevisionPlan
+
+def _names(values: Iterable[str]) -> frozenset[str]:
+    return frozenset(values)
+
+
+def _codes(codes: Mapping[str, int]) -> dict[str, int]:
+    return dict(codes)
+
+
+@attrs.frozen
+class Scenario:
+    """What goes wrong in the sandbox (chosen by name elsewhere, e.g. `--scenario`)."""
+
+    name: str = "none"
+    failing_services: frozenset[str] = attrs.field(default=frozenset(), converter=_names)
+    """New (never completed) task-definition revisions of these services keep failing."""
+    failing_commands: Mapping[str, int] = attrs.field(factory=dict, converter=_codes, hash=False)
+    """Substring of a one-off command (joined by spaces) -> its exit code, e.g. {"migrate": 1}."""
+
 
 SEEDED_TAGS = ("release-1.2.0", "release-1.3.0", "main-a1b2c3d")
 """The image tags every sandbox's ECR has (blueprint.seed's defaults)."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 import types
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,30 +34,12 @@ from adinsights_ops.sandbox import moto_ecs as m
 from adinsights_ops.sandbox import rollout
 from adinsights_ops.sandbox.oneoff import output_for
 from adinsights_ops.sandbox.rollout import BREAKER_REASON
+from adinsights_ops.sandbox.scenarios import Scenario
 
 __all__ = ["BREAKER_REASON", "EcsScheduler", "Scenario", "SchedulerTimings"]
 
 _MARK = "_adinsights_simulated_scheduler"  # set on the backend instance that this scheduler wraps
 _SETTLE_LIMIT = 10_000  # actions per service in settle(); only a rollout that cannot end hits it
-
-
-def _names(values: Iterable[str]) -> frozenset[str]:
-    return frozenset(values)
-
-
-def _codes(codes: Mapping[str, int]) -> dict[str, int]:
-    return dict(codes)
-
-
-@attrs.frozen
-class Scenario:
-    """What goes wrong in the sandbox (chosen by name elsewhere, e.g. `--scenario`)."""
-
-    name: str = "none"
-    failing_services: frozenset[str] = attrs.field(default=frozenset(), converter=_names)
-    """New (never completed) task-definition revisions of these services keep failing."""
-    failing_commands: Mapping[str, int] = attrs.field(factory=dict, converter=_codes, hash=False)
-    """Substring of a one-off command (joined by spaces) -> its exit code, e.g. {"migrate": 1}."""
 
 
 @attrs.define
