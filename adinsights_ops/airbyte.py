@@ -97,7 +97,6 @@ def check_connection_id(connection_id: object, *, name: str = "") -> str:
     return connection_id
 
 
-
 @attrs.frozen
 class SyncJob:
     """One Airbyte job as this call last saw it."""

@@ -16,6 +16,7 @@ import attrs
 
 from adinsights_ops.cost_settings import CostSettings
 from adinsights_ops.errors import ConfigError
+from adinsights_ops.waiting import Backoff
 
 DEFAULT_FILE = "environments.yaml"
 ROLES = ("backend", "worker", "beat", "frontend")
@@ -56,9 +57,21 @@ class EcsSettings:
     network: RunTaskNetwork
     rollout_timeout: float = 900.0
     task_timeout: float = 1800.0
+    poll_first: float | None = None
+    """Seconds before the first look at a rollout or a one-off task (`ecs.polling.first`)."""
+    poll_maximum: float | None = None
+    """The longest pause between two looks (`ecs.polling.maximum`)."""
 
     def service(self, role: str) -> ServiceRef:
         return self.services[role]
+
+    def polling(self, default: Backoff) -> Backoff:
+        """`default` with this environment's polling pace, where the environments file sets one."""
+        return attrs.evolve(
+            default,
+            initial=self.poll_first if self.poll_first is not None else default.initial,
+            maximum=self.poll_maximum if self.poll_maximum is not None else default.maximum,
+        )
 
     @property
     def singletons(self) -> tuple[str, ...]:
@@ -384,6 +397,15 @@ def _ecs(r: _Reader, repositories: Mapping[str, str]) -> EcsSettings:
     task_timeout = timeouts.seconds("task", 1800.0) if timeouts else 1800.0
     if timeouts:
         timeouts.done()
+    polling = r.section("polling", required=False)
+    poll_first = polling.number("first", 2.0, maximum=600) if polling else None
+    poll_maximum = polling.number("maximum", 15.0, maximum=600) if polling else None
+    if polling:
+        polling.done()
+        if poll_maximum is not None and poll_first is not None and poll_maximum < poll_first:
+            raise ConfigError(
+                r.source, polling.key("maximum"), "expected a maximum of at least `first`"
+            )
     settings = EcsSettings(
         cluster=r.text("cluster"),
         services=services,
@@ -392,6 +414,8 @@ def _ecs(r: _Reader, repositories: Mapping[str, str]) -> EcsSettings:
         network=network,
         rollout_timeout=rollout_timeout,
         task_timeout=task_timeout,
+        poll_first=poll_first,
+        poll_maximum=poll_maximum,
     )
     r.done()
     return settings

@@ -257,6 +257,7 @@ def _run_once(
         idempotency_key=run.task_key(step, index),
         on_event=run.on_event,
         clock=run.ops.clock,
+        backoff=env.ecs.polling(ecs.TASK_POLL),
     )
     return f"{command}: exit {result.exit_code} in {result.elapsed:.1f}s"
 
@@ -293,6 +294,7 @@ def rollout(run: DeployRun) -> Outputs:
         timeout=run.ops.env.ecs.rollout_timeout,
         on_event=run.on_event,
         clock=run.ops.clock,
+        backoff=run.ops.env.ecs.polling(ecs.DEFAULT_POLL),
     )
     return {"services": {o.service: o.state for o in run.rollout.outcomes}}
 

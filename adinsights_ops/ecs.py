@@ -28,7 +28,13 @@ from adinsights_ops.ecs_taskdefs import (
     scheduled_task_definitions,
     short_arn,
 )
-from adinsights_ops.ecs_tasks import TaskFailed, TaskResult, network_from_service, run_task
+from adinsights_ops.ecs_tasks import (
+    TASK_POLL,
+    TaskFailed,
+    TaskResult,
+    network_from_service,
+    run_task,
+)
 from adinsights_ops.ecs_views import (
     Deployment,
     OnEvent,
@@ -49,6 +55,8 @@ if TYPE_CHECKING:
     from adinsights_ops.opsenv import OpsEnv
 
 __all__ = [
+    "DEFAULT_POLL",
+    "TASK_POLL",
     "Change",
     "Deployment",
     "NoMatchingContainer",
@@ -579,8 +587,7 @@ def prune(ops: OpsEnv, *, keep: int = 10, dry_run: bool = False) -> PruneResult:
     names = [ref.name for ref in env.ecs.services.values()]
     states = status(client, cluster=env.ecs.cluster, services=names)
     families = sorted(
-        {short_arn(s.task_definition).rsplit(":", 1)[0] for s in states}
-        | {env.ecs.one_off_family}
+        {short_arn(s.task_definition).rsplit(":", 1)[0] for s in states} | {env.ecs.one_off_family}
     )
     return prune_task_definitions(
         client,

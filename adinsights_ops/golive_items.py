@@ -299,9 +299,7 @@ def stale_scheduled_revisions(ops: OpsEnv) -> list[str]:
     when that is missing or not ACTIVE, with who runs it."""
     from adinsights_ops.ecs_taskdefs import scheduled_task_definitions
 
-    references = scheduled_task_definitions(
-        ops.aws.client("scheduler"), ops.aws.client("events")
-    )
+    references = scheduled_task_definitions(ops.aws.client("scheduler"), ops.aws.client("events"))
     problems = []
     for reference, where in sorted(references.items()):
         ok, what = task_definition_active(ops, reference)

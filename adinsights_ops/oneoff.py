@@ -54,4 +54,5 @@ def run(
         logs=ops.aws.logs(),
         on_event=on_event,
         clock=ops.clock,
+        backoff=ops.env.ecs.polling(ecs.TASK_POLL),
     )

@@ -310,6 +310,7 @@ def _put_back(run: DeployRun, step: str) -> str:
             timeout=run.ops.env.ecs.rollout_timeout,
             on_event=run.on_event,
             clock=run.ops.clock,
+            backoff=run.ops.env.ecs.polling(ecs.DEFAULT_POLL),
         )
     except (Exception, KeyboardInterrupt) as exc:
         run.record.notes.append(f"rollback did not settle: {describe_error(exc)}")
@@ -466,6 +467,7 @@ def rollback(
                 timeout=ops.env.ecs.rollout_timeout,
                 on_event=on_event,
                 clock=ops.clock,
+                backoff=ops.env.ecs.polling(ecs.DEFAULT_POLL),
             )
             step.outputs["services"] = {o.service: ecs.short_arn(o.now) for o in result.outcomes}
     except NeedsHuman:

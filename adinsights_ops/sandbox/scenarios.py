@@ -17,6 +17,7 @@ from adinsights_ops.errors import UsageError
 if TYPE_CHECKING:
     from adinsights_ops.ecs_taskdefs import RevisionPlan
 
+
 def _names(values: Iterable[str]) -> frozenset[str]:
     return frozenset(values)
 

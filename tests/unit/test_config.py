@@ -129,3 +129,24 @@ def test_branch_rules_name_the_rule() -> None:
     with pytest.raises(Exception, match="branch rule 'main'"):
         check_branch_rule("staging", "main", parse_image_tag("v1.0.0"))
     check_branch_rule("sandbox", "any", parse_image_tag("v1.0.0"))
+
+
+def test_polling_pace_is_configuration_with_the_primitives_defaults_elsewhere(
+    tmp_path: Path,
+) -> None:
+    from adinsights_ops import ecs
+
+    sandbox = config.load("sandbox", ENVIRONMENTS)
+    fast = sandbox.ecs.polling(ecs.TASK_POLL)
+    assert (fast.initial, fast.maximum) == (0.25, 1.0)
+    assert fast.factor == ecs.TASK_POLL.factor  # only the pace changes, not the shape
+    data = sandbox_data()
+    del data["ecs"]["polling"]
+    unset = config.load("sandbox", write(tmp_path, data))
+    assert unset.ecs.polling(ecs.DEFAULT_POLL) == ecs.DEFAULT_POLL
+    data["ecs"]["polling"] = {"first": 5, "maximum": 1}
+    with pytest.raises(ConfigError, match=r"ecs\.polling\.maximum"):
+        config.load("sandbox", write(tmp_path, data))
+    data["ecs"]["polling"] = {"first": 0}
+    with pytest.raises(ConfigError, match=r"ecs\.polling\.first"):
+        config.load("sandbox", write(tmp_path, data))
