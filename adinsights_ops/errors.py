@@ -157,6 +157,10 @@ def describe_error(exc: BaseException) -> str:
         return f"AWS {exc.operation_name} failed{retried}: {code}" + (
             f": {message}" if message else ""
         )
+    parsers = sys.modules.get("botocore.parsers")
+    if parsers is not None and isinstance(exc, parsers.ResponseParserError):
+        first = (str(exc).splitlines() or [""])[0]
+        return f"AWS answered with something that could not be read: {first}"
     if botocore is not None and isinstance(exc, botocore.BotoCoreError):
         first = (str(exc).splitlines() or [""])[0]
         return f"AWS call failed: {type(exc).__name__}: {first}"

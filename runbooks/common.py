@@ -44,9 +44,11 @@ def ops_task(body: F) -> F:
                 exc, botocore.NoCredentialsError | botocore.ProfileNotFound
             ):
                 raise Exit(f"error: no usable AWS credentials: {exc}", EXIT_USAGE) from None
-            if botocore is not None and isinstance(
-                exc, botocore.ClientError | botocore.BotoCoreError
-            ):
+            parsers = sys.modules.get("botocore.parsers")
+            if (
+                botocore is not None
+                and isinstance(exc, botocore.ClientError | botocore.BotoCoreError)
+            ) or (parsers is not None and isinstance(exc, parsers.ResponseParserError)):
                 from adinsights_ops.errors import describe_error
 
                 # Any AWS failure past its retries (refused, 5xx, lost connection, read timeout,
