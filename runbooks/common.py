@@ -20,44 +20,90 @@ SCENARIO_HELP = "sandbox only: failure scenario to rehearse (failing-rollout, fa
 
 
 def ops_task(body: F) -> F:
-    """Turn library errors into one clear line and the documented exit code; no tracebacks."""
+    """Turn library errors into one clear line and the documented exit code; no tracebacks.
+
+    Under `--json` (or `--format json`) an error is also a JSON object on stdout,
+    `{"error": "...", "exit_code": N}`, unless the task had already printed its result there:
+    stdout then holds exactly one JSON document either way.
+    """
 
     @functools.wraps(body)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from adinsights_ops.errors import EXIT_FAILED, EXIT_USAGE, NeedsHuman, OpsError
-
+        as_json = kwargs.get("json") is True or kwargs.get("format") == "json"
+        watched = _Watched(sys.stdout) if as_json else None
+        if watched is not None:
+            sys.stdout = watched
         try:
-            return body(*args, **kwargs)
-        except OpsError as exc:
-            details = getattr(exc, "details", [])
-            message = "\n".join([f"error: {exc}", *(f"  {d}" for d in details)])
-            if isinstance(exc, NeedsHuman):
-                message += (
-                    "\n  needs a human: check the services above before running anything else"
-                )
-            raise Exit(message, exc.exit_code) from None
-        except KeyboardInterrupt:
-            raise Exit("interrupted", EXIT_FAILED) from None
-        except Exception as exc:
-            botocore = sys.modules.get("botocore.exceptions")
-            if botocore is not None and isinstance(
-                exc, botocore.NoCredentialsError | botocore.ProfileNotFound
-            ):
-                raise Exit(f"error: no usable AWS credentials: {exc}", EXIT_USAGE) from None
-            parsers = sys.modules.get("botocore.parsers")
-            if (
-                botocore is not None
-                and isinstance(exc, botocore.ClientError | botocore.BotoCoreError)
-            ) or (parsers is not None and isinstance(exc, parsers.ResponseParserError)):
-                from adinsights_ops.errors import describe_error
-
-                # Any AWS failure past its retries (refused, 5xx, lost connection, read timeout,
-                # an unparsable answer): one line. Nothing was changed by a failed read-only task;
-                # a deploy never gets here after its lock is taken (it reports instead).
-                raise Exit(f"error: {describe_error(exc)}", EXIT_FAILED) from None
+            return _run_mapped(body, args, kwargs)
+        except Exit as exc:
+            if watched is not None and exc.code and not watched.written:
+                print(error_json(exc.message, exc.code), file=watched.stream, flush=True)
             raise
+        finally:
+            if watched is not None and sys.stdout is watched:
+                sys.stdout = watched.stream
 
     return wrapper  # type: ignore[return-value]
+
+
+def _run_mapped(body: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+    from adinsights_ops.errors import EXIT_FAILED, EXIT_USAGE, NeedsHuman, OpsError
+
+    try:
+        return body(*args, **kwargs)
+    except OpsError as exc:
+        details = getattr(exc, "details", [])
+        message = "\n".join([f"error: {exc}", *(f"  {d}" for d in details)])
+        if isinstance(exc, NeedsHuman):
+            message += "\n  needs a human: check the services above before running anything else"
+        raise Exit(message, exc.exit_code) from None
+    except KeyboardInterrupt:
+        raise Exit("interrupted", EXIT_FAILED) from None
+    except Exception as exc:
+        botocore = sys.modules.get("botocore.exceptions")
+        if botocore is not None and isinstance(
+            exc, botocore.NoCredentialsError | botocore.ProfileNotFound
+        ):
+            raise Exit(f"error: no usable AWS credentials: {exc}", EXIT_USAGE) from None
+        parsers = sys.modules.get("botocore.parsers")
+        if (
+            botocore is not None and isinstance(exc, botocore.ClientError | botocore.BotoCoreError)
+        ) or (parsers is not None and isinstance(exc, parsers.ResponseParserError)):
+            from adinsights_ops.errors import describe_error
+
+            # Any AWS failure past its retries (refused, 5xx, lost connection, read timeout,
+            # an unparsable answer): one line. Nothing was changed by a failed read-only task;
+            # a deploy never gets here after its lock is taken (it reports instead).
+            raise Exit(f"error: {describe_error(exc)}", EXIT_FAILED) from None
+        raise
+
+
+class _Watched:
+    """stdout, noting whether the task wrote anything to it (its JSON result)."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.written = False
+
+    def write(self, text: str) -> int:
+        if text:
+            self.written = True
+        result: int = self.stream.write(text)
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+def error_json(message: str | None, code: int) -> str:
+    """The error object printed on stdout under `--json`: the `error:` line without its prefix."""
+    lines = (message or "").splitlines() or ["failed"]
+    first = lines[0].removeprefix("error: ").strip()
+    found: dict[str, Any] = {"error": first, "exit_code": code}
+    details = [line.strip() for line in lines[1:] if line.strip()]
+    if details:
+        found["details"] = details
+    return json.dumps(found, sort_keys=True)
 
 
 def confirm(environment: str, yes: bool, action: str) -> bool:
