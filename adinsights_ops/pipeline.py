@@ -445,36 +445,62 @@ def _report(
 def rollback(
     ops: OpsEnv, *, to_run: str | None = None, on_event: ecs.OnEvent | None = None
 ) -> tuple[RunRecord, ecs.Rollout]:
-    """Put the services back on the revisions deployed before a run (default: the newest deploy)."""
+    """Put the services back on the revisions deployed before a run (default: the newest deploy).
+
+    Holds the environment's lock while it works, as a deploy does: a rollback never runs over a
+    live deploy (EnvironmentLocked, exit 3). Any failure once it has started changing services is
+    NeedsHuman (exit 4): the journal says so and the lock is kept until a person has looked.
+    """
     from adinsights_ops.journal import deployed_before
 
     journal = ops.journal()
     source, targets = deployed_before(journal, to_run)
-    record = journal.start("rollback", image_tag=source.image_tag)
-    record.notes.append(f"back to the revisions before run {source.run_id}")
-    record.previous_revisions = {
-        s.name: s.task_definition
-        for s in ecs.status(ops.aws.ecs(), cluster=ops.env.ecs.cluster, services=list(targets))
-    }
-    record.deployed_revisions = dict(targets)
+    run_id = new_run_id()
+    held = _acquire(ops, journal, run_id, f"rollback to before run {source.run_id}")
+    outcome = "failed"
     try:
-        with journal.step(record, "rollback") as step:
-            result = ecs.rollback_to(
-                ops.aws.ecs(),
-                cluster=ops.env.ecs.cluster,
-                targets=targets,
-                singletons=ops.env.ecs.singletons,
-                timeout=ops.env.ecs.rollout_timeout,
-                on_event=on_event,
-                clock=ops.clock,
-                backoff=ops.env.ecs.polling(ecs.DEFAULT_POLL),
-            )
-            step.outputs["services"] = {o.service: ecs.short_arn(o.now) for o in result.outcomes}
-    except NeedsHuman:
-        journal.finish(record, "needs-human")
-        raise
-    journal.finish(record, "succeeded")
-    return record, result
+        record = journal.start("rollback", image_tag=source.image_tag, run_id=run_id)
+        record.notes.append(f"back to the revisions before run {source.run_id}")
+        record.previous_revisions = {
+            s.name: s.task_definition
+            for s in ecs.status(ops.aws.ecs(), cluster=ops.env.ecs.cluster, services=list(targets))
+        }
+        record.deployed_revisions = dict(targets)
+        try:
+            with journal.step(record, "rollback") as step:
+                result = ecs.rollback_to(
+                    ops.aws.ecs(),
+                    cluster=ops.env.ecs.cluster,
+                    targets=targets,
+                    singletons=ops.env.ecs.singletons,
+                    timeout=ops.env.ecs.rollout_timeout,
+                    on_event=on_event,
+                    clock=ops.clock,
+                    backoff=ops.env.ecs.polling(ecs.DEFAULT_POLL),
+                )
+                step.outputs["services"] = {
+                    o.service: ecs.short_arn(o.now) for o in result.outcomes
+                }
+        except NeedsHuman:
+            outcome = "needs-human"
+            raise
+        except (Exception, KeyboardInterrupt) as exc:
+            outcome = "needs-human"
+            raise NeedsHuman(
+                f"the rollback stopped part-way: {describe_error(exc)}",
+                details=[
+                    f"check `inv ecs.status --env {ops.name}`; the lock is kept for run {run_id}",
+                    f"then: inv deploy.unlock --env {ops.name} --force --reason '<why>'",
+                ],
+            ) from None
+        outcome = "succeeded"
+        return record, result
+    finally:
+        with contextlib.suppress(Exception):
+            journal.finish(record, outcome)
+        if outcome != "needs-human":
+            with contextlib.suppress(Exception):
+                lock.release(ops.aws.s3(), bucket=ops.env.state_bucket, lock=held)
 
 
 def unlock(ops: OpsEnv, *, reason: str) -> lock.Lock | None:

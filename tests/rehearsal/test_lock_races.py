@@ -190,3 +190,40 @@ def test_a_lock_write_whose_answer_was_lost_is_recognised_as_ours(
     finally:
         sandbox.server.set_faults(None)
     assert lock.read(s3, bucket=bucket, environment="lost") is None
+
+
+def test_a_rollback_never_runs_over_a_live_deploy(sandbox: Rehearsal) -> None:
+    live = Paused(sandbox, sandbox.other_tag(), at="rollout")
+    sandbox.reset_effects()
+    with pytest.raises(EnvironmentLocked) as refused:
+        pipeline.rollback(sandbox.ops())
+    assert refused.value.exit_code == EXIT_LOCKED
+    assert sandbox.effects()["effects"]["update_service"] == {}  # the rollback changed nothing
+    assert live.finish().outcome == "succeeded"
+    assert sandbox.lock() is None
+
+
+def test_a_rollback_that_stops_part_way_needs_a_human_and_says_so_in_the_journal(
+    sandbox: Rehearsal,
+) -> None:
+    from adinsights_ops.errors import EXIT_NEEDS_HUMAN, NeedsHuman
+    from adinsights_ops.sandbox.faults import plan_from
+
+    assert sandbox.deploy(sandbox.other_tag()).outcome == "succeeded"
+    sandbox.server.set_faults(
+        plan_from({"rules": [{"operation": "UpdateService", "nth": 2, "times": 9}]})
+    )
+    try:
+        with pytest.raises(NeedsHuman) as stopped:
+            pipeline.rollback(sandbox.ops())
+    finally:
+        sandbox.server.set_faults(None)
+    assert stopped.value.exit_code == EXIT_NEEDS_HUMAN
+    assert "UpdateService" in str(stopped.value) and "\n" not in str(stopped.value)
+    (record,) = sandbox.ops().journal().runs(kind="rollback", limit=1)
+    assert record.outcome == "needs-human"  # never "running" for a rollback that has ended
+    held = sandbox.lock()
+    assert held is not None and held.run_id == record.run_id  # kept until a person has looked
+    assert pipeline.unlock(sandbox.ops(), reason="looked at the services") is not None
+    again = pipeline.rollback(sandbox.ops(), to_run=sandbox.newest_run().run_id)
+    assert again[0].outcome == "succeeded" and sandbox.lock() is None
