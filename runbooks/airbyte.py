@@ -1,8 +1,11 @@
 """Airbyte (runbook 2.2, 5.2, 7): run syncs, and keep connections as `infrastructure/airbyte/` declares.
 
     inv airbyte.sync  --env E [--connection meta_ads] [--json]   sync (all connections at once)
-    inv airbyte.diff  --env E [--json]                           live connections vs manifests
-    inv airbyte.apply --env E [--dry-run] [--yes]                make them match the manifests
+    inv airbyte.diff  --env E [--json] [--exit-code]             live connections vs manifests
+    inv airbyte.apply --env E [--dry-run] [--yes] [--json]       make them match the manifests
+
+`airbyte.diff --exit-code` exits 1 when a connection differs from its manifest (as
+`git diff --exit-code` does), so a CI job can gate on it.
 
 `airbyte.host-check` (the Airbyte host over SSH) lives in its own module and is added to this
 collection where the namespace is composed (tasks.py).
@@ -15,7 +18,16 @@ from typing import TYPE_CHECKING, Any
 from invoke import Collection, Context, task
 
 from runbooks import options
-from runbooks.common import ENV_HELP, JSON_HELP, confirm, ops_task, say, to_json
+from runbooks.common import (
+    DRIFT_FOUND,
+    ENV_HELP,
+    EXIT_CODE_HELP,
+    JSON_HELP,
+    confirm,
+    ops_task,
+    say,
+    to_json,
+)
 
 if TYPE_CHECKING:
     from adinsights_ops.airbyte import AirbyteClient, Drift, SyncEvent, SyncOutcome
@@ -183,10 +195,12 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-@task(help={"env": ENV_HELP, "json": JSON_HELP})
+@task(help={"env": ENV_HELP, "json": JSON_HELP, "exit_code": EXIT_CODE_HELP})
 @ops_task
-def diff(c: Context, env: str, json: bool = False) -> None:
+def diff(c: Context, env: str, json: bool = False, exit_code: bool = False) -> None:
     """Compare live Airbyte connections with infrastructure/airbyte/ manifests (reads only)."""
+    from invoke.exceptions import Exit
+
     from adinsights_ops import airbyte
     from adinsights_ops.loader import open_environment
 
@@ -194,6 +208,9 @@ def diff(c: Context, env: str, json: bool = False) -> None:
         _settings(ops)
         drifts = _drifts(ops, airbyte.client_for(ops))
     _print_drifts(drifts, json)
+    if exit_code and drifts:
+        fields = len(drifts)
+        raise Exit(f"drift: {fields} field(s) differ from the manifests", DRIFT_FOUND)
 
 
 @task(
@@ -201,10 +218,13 @@ def diff(c: Context, env: str, json: bool = False) -> None:
         "env": ENV_HELP,
         "dry_run": "only show what would change (same as airbyte.diff)",
         "yes": "do not ask for confirmation (environments that require approval)",
+        "json": JSON_HELP,
     }
 )
 @ops_task
-def apply(c: Context, env: str, dry_run: bool = False, yes: bool = False) -> None:
+def apply(
+    c: Context, env: str, dry_run: bool = False, yes: bool = False, json: bool = False
+) -> None:
     """Make the live Airbyte connections match their manifests, then check again."""
     from adinsights_ops import airbyte
     from adinsights_ops.errors import OpsError, UsageError
@@ -214,20 +234,47 @@ def apply(c: Context, env: str, dry_run: bool = False, yes: bool = False) -> Non
         _settings(ops)
         client = airbyte.client_for(ops)
         drifts = _drifts(ops, client)
-        _print_drifts(drifts, False)
+        if json:
+            say(f"{len(drifts)} field(s) differ from the manifests")
+        else:
+            _print_drifts(drifts, False)
         if dry_run or not drifts:
             if dry_run and drifts:
                 say("dry run: nothing changed")
+            if json:
+                print(to_json(_apply_dict(drifts, [], [], dry_run)))
             return
         if ops.env.approval_required and not confirm(ops.name, yes, "patch Airbyte connections"):
             raise UsageError("not confirmed: nothing changed")
+        patched = []
         for done in airbyte.apply(client, drifts):
             say(f"patched {done.connection} ({done.connection_id}): {', '.join(done.fields)}")
+            patched.append(done)
         remaining = _drifts(ops, client)
-    if remaining:
+    if json:
+        print(to_json(_apply_dict(drifts, patched, remaining, dry_run)))
+    elif remaining:
         _print_drifts(remaining, False)
+    if remaining:
         raise OpsError(f"{len(remaining)} field(s) still differ after apply (see above)")
-    print("every connection matches its manifest")
+    if not json:
+        print("every connection matches its manifest")
+
+
+def _apply_dict(
+    drifts: list[Drift], patched: list[Any], remaining: list[Drift], dry_run: bool
+) -> dict[str, Any]:
+    """airbyte.apply --json: what differed, what was patched, what still differs."""
+    return {
+        "dry_run": dry_run,
+        "drift": [_drift_dict(d) for d in drifts],
+        "patched": [
+            {"connection": p.connection, "connection_id": p.connection_id, "fields": list(p.fields)}
+            for p in patched
+        ],
+        "remaining": [_drift_dict(d) for d in remaining],
+        "in_sync": not remaining if patched else not drifts,
+    }
 
 
 ns = Collection("airbyte")

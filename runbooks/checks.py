@@ -2,7 +2,8 @@
 
 Each part runs on its own too: checks.metrics, checks.airbyte, checks.dbt, checks.audit,
 checks.activity-log. Every one prints a table of items (pass / FAIL / n/a with their evidence), or
-JSON with --json, and exits 1 when an item failed. They only read.
+JSON with --json, and exits 1 when an item failed (with or without `--exit-code`, which they
+accept like every drift-reporting task). They only read.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 from invoke import Collection, Context, task
 
-from runbooks.common import ENV_HELP, JSON_HELP, ops_task, render_checks
+from runbooks.common import ALWAYS_EXIT_CODE_HELP, ENV_HELP, JSON_HELP, ops_task, render_checks
 
 WINDOW_HELP = "how long after the deploy to compare with as long before it (30m, 1h, 1h30m)"
 
@@ -44,36 +45,55 @@ def _window(window: str) -> float:
         options.refuse("--window", window, "a duration from 1m to 24h, e.g. 30m, 1h or 1h30m")
 
 
-@task(name="post-deploy", help={"env": ENV_HELP, "window": WINDOW_HELP, "json": JSON_HELP})
+@task(
+    name="post-deploy",
+    help={
+        "env": ENV_HELP,
+        "window": WINDOW_HELP,
+        "json": JSON_HELP,
+        "exit_code": ALWAYS_EXIT_CODE_HELP,
+    },
+)
 @ops_task
-def post_deploy(c: Context, env: str, window: str = "30m", json: bool = False) -> None:
+def post_deploy(
+    c: Context, env: str, window: str = "30m", json: bool = False, exit_code: bool = False
+) -> None:
     """All post-deployment checks of runbook section 7; exit 1 when one failed."""
     from adinsights_ops import postdeploy
 
     _run(env, postdeploy.post_deploy, json, window=_window(window))
 
 
-@task(help={"env": ENV_HELP, "window": WINDOW_HELP, "json": JSON_HELP})
+@task(
+    help={
+        "env": ENV_HELP,
+        "window": WINDOW_HELP,
+        "json": JSON_HELP,
+        "exit_code": ALWAYS_EXIT_CODE_HELP,
+    }
+)
 @ops_task
-def metrics(c: Context, env: str, window: str = "30m", json: bool = False) -> None:
+def metrics(
+    c: Context, env: str, window: str = "30m", json: bool = False, exit_code: bool = False
+) -> None:
     """ALB 5xx, p95 latency and Celery queue depth after the last deploy vs before it."""
     from adinsights_ops import postdeploy
 
     _run(env, postdeploy.check_metrics, json, window=_window(window))
 
 
-@task(help={"env": ENV_HELP, "json": JSON_HELP})
+@task(help={"env": ENV_HELP, "json": JSON_HELP, "exit_code": ALWAYS_EXIT_CODE_HELP})
 @ops_task
-def airbyte(c: Context, env: str, json: bool = False) -> None:
+def airbyte(c: Context, env: str, json: bool = False, exit_code: bool = False) -> None:
     """Each Airbyte connection synced successfully within the hour (plus grace)."""
     from adinsights_ops import postdeploy
 
     _run(env, postdeploy.check_airbyte, json)
 
 
-@task(help={"env": ENV_HELP, "json": JSON_HELP})
+@task(help={"env": ENV_HELP, "json": JSON_HELP, "exit_code": ALWAYS_EXIT_CODE_HELP})
 @ops_task
-def dbt(c: Context, env: str, json: bool = False) -> None:
+def dbt(c: Context, env: str, json: bool = False, exit_code: bool = False) -> None:
     """dbt's run_results.json is recent and has no failed node."""
     from adinsights_ops import postdeploy
 
@@ -81,19 +101,29 @@ def dbt(c: Context, env: str, json: bool = False) -> None:
 
 
 @task(
-    help={"env": ENV_HELP, "window": "how far back to read CloudTrail and logs", "json": JSON_HELP}
+    help={
+        "env": ENV_HELP,
+        "window": "how far back to read CloudTrail and logs",
+        "json": JSON_HELP,
+        "exit_code": ALWAYS_EXIT_CODE_HELP,
+    }
 )
 @ops_task
-def audit(c: Context, env: str, window: str = "30m", json: bool = False) -> None:
+def audit(
+    c: Context, env: str, window: str = "30m", json: bool = False, exit_code: bool = False
+) -> None:
     """Credential activity (CloudTrail), and no current secret value in the services' logs."""
     from adinsights_ops import postdeploy
 
     _run(env, postdeploy.check_audit, json, window=_window(window))
 
 
-@task(name="activity-log", help={"env": ENV_HELP, "json": JSON_HELP})
+@task(
+    name="activity-log",
+    help={"env": ENV_HELP, "json": JSON_HELP, "exit_code": ALWAYS_EXIT_CODE_HELP},
+)
 @ops_task
-def activity_log(c: Context, env: str, json: bool = False) -> None:
+def activity_log(c: Context, env: str, json: bool = False, exit_code: bool = False) -> None:
     """The newest succeeded deploy is recorded in the environment's activity log."""
     from adinsights_ops import postdeploy
 

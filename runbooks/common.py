@@ -16,6 +16,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 ENV_HELP = "environment: sandbox, staging or production (see environments.yaml)"
 JSON_HELP = "print the result as JSON on stdout"
+EXIT_CODE_HELP = "exit 1 when differences or failures are found (as `git diff --exit-code`)"
+ALWAYS_EXIT_CODE_HELP = "accepted for uniformity: this task always exits 1 when something failed"
+DRIFT_FOUND = 1  # --exit-code: differences/failures found (docs/reference/exit-codes.md)
 SCENARIO_HELP = "sandbox only: failure scenario to rehearse (failing-rollout, failing-migration)"
 
 

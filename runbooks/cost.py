@@ -1,6 +1,6 @@
 """Runbook section 8, cost monitoring: the bill by service, budgets, off-hours scaling, right-sizing.
 
-inv cost.report     --env E [--month YYYY-MM] [--format table|csv|json]
+inv cost.report     --env E [--month YYYY-MM] [--json | --format table|csv|json]
 inv cost.budgets    --env E [--amount N] [--dry-run] [--json]
 inv cost.scale-down --env staging [--json]          (never production)
 inv cost.scale-up   --env staging [--json]          (never production)
@@ -28,11 +28,14 @@ def _money(value: Any) -> str:
     help={
         "env": ENV_HELP,
         "month": "calendar month YYYY-MM (default: this month to date)",
-        "format": "table (default), csv or json",
+        "format": "table (default), csv or json (--format json is the same as --json)",
+        "json": JSON_HELP,
     }
 )
 @ops_task
-def report(c: Context, env: str, month: str = "", format: str = "table") -> None:
+def report(
+    c: Context, env: str, month: str = "", format: str = "table", json: bool = False
+) -> None:
     """The AWS bill for a month by the runbook's lines: RDS, ECS, Airbyte/EC2, Redis, CloudWatch."""
     from datetime import UTC, datetime
 
@@ -40,6 +43,10 @@ def report(c: Context, env: str, month: str = "", format: str = "table") -> None
     from adinsights_ops.loader import open_environment
 
     options.choice(format, "--format", FORMATS)
+    if json and format == "csv":
+        options.refuse("--format", format, "table or json with --json (or leave --json out)")
+    if json:
+        format = "json"
     today = datetime.now(UTC).date()
     if month:
         options.ascii_text(month, "--month", what="a month YYYY-MM")

@@ -158,10 +158,13 @@ def _print_task(result: Any, as_json: bool) -> None:
         "service": "service name (e.g. celery-worker)",
         "count": "desired count",
         "force": "allow more than one copy of a singleton (celery-beat)",
+        "json": JSON_HELP,
     }
 )
 @ops_task
-def scale(c: Context, env: str, service: str, count: int, force: bool = False) -> None:
+def scale(
+    c: Context, env: str, service: str, count: int, force: bool = False, json: bool = False
+) -> None:
     """Set a service's desired count and wait until it runs that many tasks."""
     from adinsights_ops import config
 
@@ -185,6 +188,19 @@ def scale(c: Context, env: str, service: str, count: int, force: bool = False) -
             clock=ops.clock,
         )
         printer.close()
+    if json:
+        print(
+            to_json(
+                {
+                    "service": state.name,
+                    "task_definition": state.task_definition,
+                    "running": state.running,
+                    "desired": state.desired,
+                    "rollout_state": state.rollout_state,
+                }
+            )
+        )
+        return
     print(f"{state.name}: {state.running}/{state.desired} running")
 
 
@@ -194,10 +210,11 @@ def scale(c: Context, env: str, service: str, count: int, force: bool = False) -
         "env": ENV_HELP,
         "keep": "revisions to keep per family",
         "dry_run": "only say what would go",
+        "json": JSON_HELP,
     },
 )
 @ops_task
-def prune(c: Context, env: str, keep: int = 10, dry_run: bool = False) -> None:
+def prune(c: Context, env: str, keep: int = 10, dry_run: bool = False, json: bool = False) -> None:
     """Deregister old task-definition revisions (never one in use or a rollback target)."""
     keep = options.whole(keep, "--keep", minimum=1, maximum=1000, what="revisions per family")
     from adinsights_ops import ecs
@@ -205,6 +222,19 @@ def prune(c: Context, env: str, keep: int = 10, dry_run: bool = False) -> None:
 
     with open_environment(env) as ops:
         result = ecs.prune(ops, keep=keep, dry_run=dry_run)
+    if json:
+        print(
+            to_json(
+                {
+                    "dry_run": dry_run,
+                    "keep": keep,
+                    "deregistered": list(result.deregistered),
+                    "kept": list(result.kept),
+                    "protected": list(result.protected),
+                }
+            )
+        )
+        return
     verb = "would deregister" if dry_run else "deregistered"
     for arn in result.deregistered:
         print(f"{verb} {short(arn)}")

@@ -4,24 +4,44 @@ from __future__ import annotations
 
 from invoke import Collection, Context, task
 
-from runbooks.common import ENV_HELP, JSON_HELP, ops_task, to_json
+from runbooks.common import ALWAYS_EXIT_CODE_HELP, ENV_HELP, JSON_HELP, ops_task, to_json
 
 
-@task
+@task(help={"json": JSON_HELP})
 @ops_task
-def list_(c: Context) -> None:
+def list_(c: Context, json: bool = False) -> None:
     """List the environments in environments.yaml and whether each is ready to use."""
+    from typing import Any
+
     from adinsights_ops import config
     from adinsights_ops.errors import ConfigError
 
     source, data = config.read_file()
+    found: list[dict[str, Any]] = []
     for name in data:
         try:
             env = config.parse_environment(str(name), data[name], source)
             kind = "sandbox (embedded)" if env.sandbox else f"account {env.account} {env.region}"
-            print(f"{name:<12} ready     {kind}, branch rule {env.branch_rule}")
+            found.append(
+                {
+                    "name": str(name),
+                    "ready": True,
+                    "sandbox": env.sandbox,
+                    "account": env.account,
+                    "region": env.region,
+                    "branch_rule": env.branch_rule,
+                }
+            )
+            line = f"{name:<12} ready     {kind}, branch rule {env.branch_rule}"
         except ConfigError as exc:
-            print(f"{name:<12} not ready {exc.key}: {exc.expected}")
+            found.append(
+                {"name": str(name), "ready": False, "problem": f"{exc.key}: {exc.expected}"}
+            )
+            line = f"{name:<12} not ready {exc.key}: {exc.expected}"
+        if not json:
+            print(line)
+    if json:
+        print(to_json({"source": str(source), "environments": found}))
 
 
 @task(help={"env": ENV_HELP, "json": JSON_HELP})
@@ -51,10 +71,13 @@ def show(c: Context, env: str, json: bool = False) -> None:
         "env": ENV_HELP,
         "image_tag": "the tag to check (default: the environment's default)",
         "json": JSON_HELP,
+        "exit_code": ALWAYS_EXIT_CODE_HELP,
     }
 )
 @ops_task
-def check(c: Context, env: str, image_tag: str = "", json: bool = False) -> None:
+def check(
+    c: Context, env: str, image_tag: str = "", json: bool = False, exit_code: bool = False
+) -> None:
     """Would this tag be allowed here? The section-1 rules, each with why it passes or not."""
     from contextlib import ExitStack
 

@@ -1,6 +1,7 @@
 """Infrastructure (runbook section 2; deploy step 4): plan, apply and verify.
 
-`infra.plan` shows what would change and discards its change set (or plan file); `infra.apply`
+`infra.plan` shows what would change and discards its change set (or plan file); with
+`--exit-code` it exits 1 when there are changes (as `git diff --exit-code`); `infra.apply`
 plans, shows, asks, and applies under the environment's lock; `infra.verify` checks the live
 environment against the runbook's blueprint and exits 1 when an item fails.
 """
@@ -12,7 +13,18 @@ from typing import TYPE_CHECKING, Any
 from invoke import Collection, Context, task
 
 from runbooks import options
-from runbooks.common import ENV_HELP, JSON_HELP, confirm, ops_task, render_checks, say, to_json
+from runbooks.common import (
+    ALWAYS_EXIT_CODE_HELP,
+    DRIFT_FOUND,
+    ENV_HELP,
+    EXIT_CODE_HELP,
+    JSON_HELP,
+    confirm,
+    ops_task,
+    render_checks,
+    say,
+    to_json,
+)
 
 if TYPE_CHECKING:
     from adinsights_ops.infra import InfraPlan, InfraSettings
@@ -81,6 +93,7 @@ def _print_plan(plan: InfraPlan, environment: str) -> None:
         "template": TEMPLATE_HELP,
         "stack": STACK_HELP,
         "json": JSON_HELP,
+        "exit_code": EXIT_CODE_HELP,
     }
 )
 @ops_task
@@ -91,6 +104,7 @@ def plan(
     template: str | None = None,
     stack: str | None = None,
     json: bool = False,
+    exit_code: bool = False,
 ) -> None:
     """Show what `infra.apply` would change; its change set (or plan file) is then discarded."""
     from adinsights_ops import infra
@@ -101,7 +115,10 @@ def plan(
         settings = _settings(ops, engine, template, stack)
         engine_ = infra.engine_for(ops, settings, context=c, on_event=_progress)
         if engine_ is None:
-            print(f"no infrastructure engine configured for {ops.name}: nothing to plan")
+            if json:
+                print(to_json({"engine": None, "changes": [], "no_changes": True}))
+            else:
+                print(f"no infrastructure engine configured for {ops.name}: nothing to plan")
             return
         found = engine_.plan()
         try:
@@ -111,6 +128,10 @@ def plan(
                 _print_plan(found, ops.name)
         finally:
             engine_.discard(found)
+    if exit_code and found.changes:
+        from invoke.exceptions import Exit
+
+        raise Exit(f"drift: {found.summary()}", DRIFT_FOUND)
 
 
 @task(
@@ -185,9 +206,9 @@ def apply(
         print(f"  {key} = {value}")
 
 
-@task(help={"env": ENV_HELP, "json": JSON_HELP})
+@task(help={"env": ENV_HELP, "json": JSON_HELP, "exit_code": ALWAYS_EXIT_CODE_HELP})
 @ops_task
-def verify(c: Context, env: str, json: bool = False) -> None:
+def verify(c: Context, env: str, json: bool = False, exit_code: bool = False) -> None:
     """Check the live environment against the runbook's blueprint (section 2), with evidence."""
     from adinsights_ops import infra
     from adinsights_ops.loader import open_environment

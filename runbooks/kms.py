@@ -42,9 +42,15 @@ def status(c: Context, env: str, json: bool = False) -> None:
         raise Exit("error: the key is not enabled with automatic rotation (runbook 3)", 1)
 
 
-@task(help={"env": ENV_HELP, "yes": "approve without the typed confirmation (production)"})
+@task(
+    help={
+        "env": ENV_HELP,
+        "yes": "approve without the typed confirmation (production)",
+        "json": JSON_HELP,
+    }
+)
 @ops_task
-def rotate_key(c: Context, env: str, yes: bool = False) -> None:
+def rotate_key(c: Context, env: str, yes: bool = False, json: bool = False) -> None:
     """Rotate the key's material now (old material keeps decrypting); check automatic rotation."""
     from invoke.exceptions import Exit
 
@@ -56,8 +62,11 @@ def rotate_key(c: Context, env: str, yes: bool = False) -> None:
         raise Exit("error: not confirmed; nothing was changed", 2)
     with open_environment(environment) as ops:
         result = kms.rotate_key(ops.aws.client("kms"), key=ops.env.kms_key)
-    print(f"rotated {ops.env.kms_key} ({result.key_id}) on demand; rotations, newest first:")
-    _print_rotations(result.rotations)
+    if json:
+        print(to_json(result))
+    else:
+        print(f"rotated {ops.env.kms_key} ({result.key_id}) on demand; rotations, newest first:")
+        _print_rotations(result.rotations)
     if not result.automatic_rotation:
         raise Exit(
             f"error: automatic rotation of {ops.env.kms_key} is OFF: turn it on "

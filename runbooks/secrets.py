@@ -6,6 +6,7 @@ from invoke import Collection, Context, task
 
 from runbooks import options
 from runbooks.common import (
+    ALWAYS_EXIT_CODE_HELP,
     ENV_HELP,
     JSON_HELP,
     ProgressPrinter,
@@ -22,10 +23,13 @@ from runbooks.common import (
         "env": ENV_HELP,
         "env_sample": "the app's .env.sample (default: .env.sample beside environments.yaml)",
         "json": JSON_HELP,
+        "exit_code": ALWAYS_EXIT_CODE_HELP,
     }
 )
 @ops_task
-def audit(c: Context, env: str, env_sample: str = "", json: bool = False) -> None:
+def audit(
+    c: Context, env: str, env_sample: str = "", json: bool = False, exit_code: bool = False
+) -> None:
     """Check task definitions vs .env.sample, plaintext secrets, secret references, the KMS key.
 
     Exit 1 on any finding. Never prints a secret's value.
