@@ -8,7 +8,8 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,9 @@ from adinsights_ops.errors import ConfigError
 from adinsights_ops.waiting import Backoff
 
 DEFAULT_FILE = "environments.yaml"
+ENV_VARIABLE = "ADINSIGHTS_ENVIRONMENTS"
+PACKAGED_FILE = Path(__file__).resolve().parent / "sandbox" / "environments.yaml"
+"""The fallback: the sandbox only, its paths pointing at data installed with the package."""
 ROLES = ("backend", "worker", "beat", "frontend")
 BRANCH_RULES = ("main", "tags", "any")
 PLACEHOLDER = re.compile(r"<[A-Z][A-Z0-9_]*>")
@@ -220,57 +224,78 @@ class Environment:
 
 
 class _Reader:
-    """Typed reads from a YAML mapping, each error naming file, dotted key and expectation."""
+    """Typed reads from a YAML mapping, each error naming file, dotted key and expectation.
 
-    def __init__(self, source: str, data: object, path: str) -> None:
+    A wrong value is recorded (in `errors`, shared by every reader of one environment) and the
+    read goes on with a stand-in, so that one load reports every problem at once.
+    """
+
+    def __init__(
+        self,
+        source: str,
+        data: object,
+        path: str,
+        errors: list[ConfigError] | None = None,
+        *,
+        absent: bool = False,
+    ) -> None:
         self.source = source
         self.path = path
-        if not isinstance(data, Mapping):
-            raise ConfigError(source, path, f"expected a mapping, got {_kind(data)}")
-        self.data: Mapping[str, Any] = data
+        self.errors: list[ConfigError] = [] if errors is None else errors
+        self.absent = absent  # a section already reported missing: its keys are not reported
         self.seen: set[str] = set()
+        if not isinstance(data, Mapping):
+            self.fail(path, f"expected a mapping, got {_kind(data)}")
+            self.absent = True
+            data = {}
+        self.data: Mapping[str, Any] = data
 
     def key(self, name: str) -> str:
         return f"{self.path}.{name}" if self.path else name
 
+    def fail(self, key: str, expected: str) -> None:
+        """Record one problem; the load goes on and reports them all at the end."""
+        self.errors.append(ConfigError(self.source, key, expected))
+
     def _get(self, name: str, *, required: bool) -> Any:
+        """The value, or None when it is missing or a placeholder (a problem recorded)."""
         self.seen.add(name)
         if name not in self.data or self.data[name] is None:
-            if required:
-                raise ConfigError(self.source, self.key(name), "missing (required)")
+            if required and not self.absent:
+                self.fail(self.key(name), "missing (required)")
             return None
         value = self.data[name]
         if isinstance(value, str) and PLACEHOLDER.search(value):
-            raise ConfigError(
-                self.source, self.key(name), f"still the placeholder {value}: fill it in"
-            )
+            self.fail(self.key(name), f"still the placeholder {value}: fill it in")
+            return None
         return value
 
     def text(self, name: str, *, pattern: re.Pattern[str] | None = None, hint: str = "") -> str:
         value = self._get(name, required=True)
+        if value is None:
+            return ""
         if isinstance(value, int) and not isinstance(value, bool) and pattern is ACCOUNT:
             value = f"{value:012d}"
         if not isinstance(value, str) or not value:
-            raise ConfigError(self.source, self.key(name), f"expected a string, got {_kind(value)}")
+            self.fail(self.key(name), f"expected a string, got {_kind(value)}")
+            return ""
         if pattern is not None and not pattern.match(value):
-            raise ConfigError(self.source, self.key(name), f"expected {hint}, got {value!r}")
+            self.fail(self.key(name), f"expected {hint}, got {value!r}")
         return value
 
     def opt_text(self, name: str) -> str | None:
         if self.data.get(name) is None:
             self.seen.add(name)
             return None
-        return self.text(name)
+        return self.text(name) or None
 
     def flag(self, name: str, default: bool | None = None) -> bool:
         value = self._get(name, required=default is None)
         if value is None:
-            assert default is not None
-            return default
+            return bool(default)
         if not isinstance(value, bool):
-            raise ConfigError(
-                self.source, self.key(name), f"expected true or false, got {_kind(value)}"
-            )
+            self.fail(self.key(name), f"expected true or false, got {_kind(value)}")
+            return bool(default)
         return value
 
     def number(self, name: str, default: float, *, maximum: float = math.inf) -> float:
@@ -284,11 +309,8 @@ class _Reader:
             or not 0 < value <= maximum
         ):
             limit = f" of at most {maximum:g}" if math.isfinite(maximum) else ""
-            raise ConfigError(
-                self.source,
-                self.key(name),
-                f"expected a positive number{limit}, got {_kind(value)}",
-            )
+            self.fail(self.key(name), f"expected a positive number{limit}, got {_kind(value)}")
+            return default
         return float(value)
 
     def seconds(self, name: str, default: float) -> float:
@@ -300,19 +322,17 @@ class _Reader:
         if value is None:
             return default
         if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= maximum:
-            raise ConfigError(
-                self.source,
+            self.fail(
                 self.key(name),
                 f"expected a whole number from 1 to {maximum}, got {_kind(value)}",
             )
+            return default
         return int(value)
 
     def choice(self, name: str, choices: Sequence[str]) -> str:
         value = self.text(name)
-        if value not in choices:
-            raise ConfigError(
-                self.source, self.key(name), f"expected one of {', '.join(choices)}, got {value!r}"
-            )
+        if value and value not in choices:
+            self.fail(self.key(name), f"expected one of {', '.join(choices)}, got {value!r}")
         return value
 
     def strings(self, name: str) -> tuple[str, ...]:
@@ -320,31 +340,33 @@ class _Reader:
         if value is None:
             return ()
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise ConfigError(self.source, self.key(name), "expected a list of strings")
-        for v in value:
-            if PLACEHOLDER.search(v):
-                raise ConfigError(
-                    self.source, self.key(name), f"still the placeholder {v}: fill it in"
-                )
-        return tuple(value)
+            self.fail(self.key(name), "expected a list of strings")
+            return ()
+        placeholders = [v for v in value if PLACEHOLDER.search(v)]
+        for v in placeholders:
+            self.fail(self.key(name), f"still the placeholder {v}: fill it in")
+        return () if placeholders else tuple(value)
 
     def section(self, name: str, *, required: bool = True) -> _Reader | None:
         value = self._get(name, required=required)
         if value is None:
             return None
-        return _Reader(self.source, value, self.key(name))
+        return _Reader(self.source, value, self.key(name), self.errors)
 
     def need(self, name: str) -> _Reader:
+        """A required section; when it is missing (reported), an empty one that reports nothing."""
         reader = self.section(name)
-        assert reader is not None
+        if reader is None:
+            return _Reader(self.source, {}, self.key(name), self.errors, absent=True)
         return reader
 
     def done(self) -> None:
         """Refuse keys nobody reads: a typo must not be silently ignored."""
-        unknown = sorted(set(self.data) - self.seen)
-        if unknown:
-            known = ", ".join(sorted(self.seen))
-            raise ConfigError(self.source, self.key(unknown[0]), f"unknown key (known: {known})")
+        if self.absent:
+            return
+        known = ", ".join(sorted(self.seen))
+        for name in sorted(set(self.data) - self.seen, key=str):
+            self.fail(self.key(str(name)), f"unknown key (known: {known})")
 
 
 def _kind(value: object) -> str:
@@ -365,10 +387,8 @@ def _ecs(r: _Reader, repositories: Mapping[str, str]) -> EcsSettings:
     for role in ROLES:
         s = services_r.need(role)
         image = s.text("image")
-        if image not in repositories:
-            raise ConfigError(
-                r.source, s.key("image"), f"expected one of the repositories {sorted(repositories)}"
-            )
+        if image and image not in repositories:
+            s.fail(s.key("image"), f"expected one of the repositories {sorted(repositories)}")
         services[role] = ServiceRef(role=role, name=s.text("name"), image=image)
         s.done()
     services_r.done()
@@ -385,13 +405,14 @@ def _ecs(r: _Reader, repositories: Mapping[str, str]) -> EcsSettings:
     )
     net_r.done()
     if from_service is not None and from_service not in ROLES:
-        raise ConfigError(
-            r.source, net_r.key("from_service"), f"expected one of {', '.join(ROLES)}"
-        )
-    if from_service is None and not (network.subnets and network.security_groups):
-        raise ConfigError(
-            r.source, net_r.path, "expected subnets and security_groups, or from_service"
-        )
+        r.fail(net_r.key("from_service"), f"expected one of {', '.join(ROLES)}")
+    reported = any(e.key.startswith(net_r.key("")) for e in r.errors)
+    if (
+        from_service is None
+        and not (network.subnets and network.security_groups)
+        and not (net_r.absent or reported)
+    ):
+        r.fail(net_r.path, "expected subnets and security_groups, or from_service")
     timeouts = r.section("timeouts", required=False)
     rollout_timeout = timeouts.seconds("rollout", 900.0) if timeouts else 900.0
     task_timeout = timeouts.seconds("task", 1800.0) if timeouts else 1800.0
@@ -403,9 +424,7 @@ def _ecs(r: _Reader, repositories: Mapping[str, str]) -> EcsSettings:
     if polling:
         polling.done()
         if poll_maximum is not None and poll_first is not None and poll_maximum < poll_first:
-            raise ConfigError(
-                r.source, polling.key("maximum"), "expected a maximum of at least `first`"
-            )
+            r.fail(polling.key("maximum"), "expected a maximum of at least `first`")
     settings = EcsSettings(
         cluster=r.text("cluster"),
         services=services,
@@ -427,7 +446,7 @@ def _airbyte(r: _Reader | None) -> AirbyteSettings | None:
     conns = r.need("connections")
     connections = {key: conns.text(key) for key in conns.data}
     if not connections:
-        raise ConfigError(r.source, conns.path, "expected at least one connection (name: id)")
+        conns.fail(conns.path, "expected at least one connection (name: id)")
     ssh_r = r.section("ssh", required=False)
     ssh = None
     if ssh_r is not None:
@@ -482,7 +501,7 @@ def _release(r: _Reader | None, name: str) -> ReleaseSettings:
         lock_ttl=r.seconds("lock_ttl", defaults.lock_ttl),
     )
     if settings.promotion_from == name:
-        raise ConfigError(r.source, r.key("promotion_from"), "another environment than this one")
+        r.fail(r.key("promotion_from"), "another environment than this one")
     r.done()
     return settings
 
@@ -509,7 +528,8 @@ def _cost(r: _Reader | None) -> CostSettings | None:
     if budget is not None and (
         isinstance(budget, bool) or not isinstance(budget, int | float) or budget <= 0
     ):
-        raise ConfigError(r.source, r.key("monthly_budget"), "expected a positive amount in USD")
+        r.fail(r.key("monthly_budget"), "expected a positive amount in USD")
+        budget = None
     settings = CostSettings(
         monthly_budget=float(budget) if budget is not None else None,
         budget_sns_topic=r.opt_text("budget_sns_topic"),
@@ -527,18 +547,47 @@ def _infra(r: _Reader, name: str) -> dict[str, Any]:
     from adinsights_ops.infra_settings import check_mapping
 
     r.seen.add("infra")
-    return check_mapping(r.data.get("infra"), source=r.source, key=f"{name}.infra")
+    try:
+        return check_mapping(r.data.get("infra"), source=r.source, key=f"{name}.infra")
+    except ConfigError as exc:
+        r.errors.append(exc)
+        return {}
+
+
+def combined(errors: Sequence[ConfigError]) -> ConfigError:
+    """One ConfigError for several: the first's source, key and expectation, its message saying
+    how many there are, and `details` naming every one by its dotted key."""
+    if len(errors) == 1:
+        return errors[0]
+    first = errors[0]
+    error = ConfigError(first.source, first.key, first.expected)
+    error.message = f"{error.message} (1 of {len(errors)} problems, each below)"
+    error.details = [f"{e.key}: {e.expected}" if e.key else str(e) for e in errors]
+    return error
 
 
 def parse_environment(name: str, data: object, source: str) -> Environment:
-    """Validate one environment's mapping into an `Environment`."""
-    r = _Reader(source, data, name)
+    """Validate one environment's mapping into an `Environment`.
+
+    Every problem is reported at once: one ConfigError (see `combined`) listing them all.
+    """
+    errors: list[ConfigError] = []
+    try:
+        env = _parse_environment(_Reader(source, data, name, errors), name, source)
+    except ConfigError as exc:  # a check that stops at its first problem
+        errors.append(exc)
+    if errors:
+        raise combined(errors)
+    return env
+
+
+def _parse_environment(r: _Reader, name: str, source: str) -> Environment:
     images = r.need("images")
     registry = images.text("registry")
     repos_r = images.need("repositories")
     repositories = {key: repos_r.text(key) for key in repos_r.data}
     if not repositories:
-        raise ConfigError(source, repos_r.path, "expected at least one repository")
+        repos_r.fail(repos_r.path, "expected at least one repository")
     images.done()
     health = r.need("health")
     env = Environment(
@@ -571,10 +620,60 @@ def parse_environment(name: str, data: object, source: str) -> Environment:
     return env
 
 
+_chosen: list[Path] = []
+"""The file named on the command line (`--environments PATH`), while `chosen_file` is in effect."""
+
+
+@contextmanager
+def chosen_file(path: str | os.PathLike[str] | None) -> Iterator[None]:
+    """Within the block, `environments_file()` is `path` (when given): what `--environments`
+    sets for one run, above $ADINSIGHTS_ENVIRONMENTS and the search from the working folder."""
+    if path is None:
+        yield
+        return
+    _chosen.append(Path(path))
+    try:
+        yield
+    finally:
+        _chosen.pop()
+
+
+def find_upward(start: Path | None = None) -> Path | None:
+    """`environments.yaml` in `start` (default: the working folder) or its nearest parent."""
+    folder = (start or Path.cwd()).resolve()
+    for candidate in (folder, *folder.parents):
+        file = candidate / DEFAULT_FILE
+        if file.is_file():
+            return file
+    return None
+
+
 def environments_file(path: str | os.PathLike[str] | None = None) -> Path:
-    """The environments file: the argument, $ADINSIGHTS_ENVIRONMENTS, or ./environments.yaml."""
-    chosen = path or os.environ.get("ADINSIGHTS_ENVIRONMENTS") or DEFAULT_FILE
-    return Path(chosen)
+    """The environments file, found the way `git` finds `.git`. In order:
+
+    1. `path` (a caller's argument), then `--environments PATH` (see `chosen_file`);
+    2. $ADINSIGHTS_ENVIRONMENTS;
+    3. `environments.yaml` in the working folder or its nearest parent;
+    4. the packaged sandbox-only file (`PACKAGED_FILE`), so the sandbox runs from anywhere.
+    """
+    if path:
+        return Path(path)
+    if _chosen:
+        return _chosen[-1]
+    variable = os.environ.get(ENV_VARIABLE)
+    if variable:
+        return Path(variable)
+    return find_upward() or PACKAGED_FILE
+
+
+def _how_chosen(path: str | os.PathLike[str] | None) -> str:
+    if path:
+        return ""
+    if _chosen:
+        return " (given by --environments)"
+    if os.environ.get(ENV_VARIABLE):
+        return f" (given by ${ENV_VARIABLE})"
+    return ""
 
 
 def read_file(path: str | os.PathLike[str] | None = None) -> tuple[str, Mapping[str, Any]]:
@@ -585,7 +684,12 @@ def read_file(path: str | os.PathLike[str] | None = None) -> tuple[str, Mapping[
     try:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(source, "", "file not found") from None
+        tried = file if file.is_absolute() else Path.cwd() / file
+        raise ConfigError(
+            source, "", f"file not found (tried {tried}){_how_chosen(path)}"
+        ) from None
+    except IsADirectoryError:
+        raise ConfigError(source, "", f"is a folder, not a file{_how_chosen(path)}") from None
     except OSError as exc:
         raise ConfigError(source, "", f"cannot be read ({exc.strerror})") from exc
     except ValueError as exc:  # not UTF-8
@@ -645,5 +749,11 @@ def load(name: str, path: str | os.PathLike[str] | None = None) -> Environment:
     source, data = read_file(path)
     if name not in data:
         known = ", ".join(str(n) for n in data)
-        raise ConfigError(source, name, f"unknown environment (known: {known})")
+        hint = ""
+        if Path(source) == PACKAGED_FILE:
+            hint = (
+                f"; no {DEFAULT_FILE} in this folder or any parent: name one with "
+                f"--environments PATH or ${ENV_VARIABLE}"
+            )
+        raise ConfigError(source, name, f"unknown environment (known: {known}){hint}")
     return parse_environment(name, data[name], source)

@@ -2,6 +2,7 @@
 
     adinsights-ops deploy --env sandbox        same as `inv deploy --env sandbox`
     adinsights-ops --list | --help TASK | --version
+    adinsights-ops --environments PATH deploy --env staging    another environments file
 
 What `inv` leaves to Invoke, this program refuses the documented way: exit 2 and one line on
 stderr, `error: <option as typed> <value>: expected <what>`, before any task runs:
@@ -31,6 +32,10 @@ from invoke.exceptions import Exit, ParseError, UnexpectedExit
 from invoke.parser import Argument, Parser, ParserContext
 
 EXIT_USAGE = 2
+ENVIRONMENTS_HELP = (
+    "the environments file (default: $ADINSIGHTS_ENVIRONMENTS, else environments.yaml in this "
+    "folder or the nearest parent, else the packaged sandbox)"
+)
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell shows for a writer whose reader went away
 
 
@@ -82,7 +87,8 @@ class OpsProgram(Program):
                 self.create_config()
                 self._parse(argv)
                 self.update_config()
-                self.execute()
+                with self._environments_file():
+                    self.execute()
                 sys.stdout.flush()
             except _Usage as usage:
                 print(f"error: {usage}", file=sys.stderr)
@@ -102,6 +108,25 @@ class OpsProgram(Program):
             _silence_stdout()
             return EXIT_BROKEN_PIPE
         return 0
+
+    def core_args(self) -> list[Argument]:
+        """Invoke's core flags, and `--environments PATH` (the environments file for this run)."""
+        return [
+            *super().core_args(),
+            Argument(names=("environments",), help=ENVIRONMENTS_HELP),
+        ]
+
+    def _environments_file(self) -> contextlib.AbstractContextManager[None]:
+        """`--environments PATH` in effect while the tasks run (above $ADINSIGHTS_ENVIRONMENTS)."""
+        from adinsights_ops import config
+
+        value = self.args.environments.value
+        if value == "":
+            raise _Usage(
+                "--environments '': expected the environments file's path "
+                "(an empty value is refused, never taken as the default)"
+            )
+        return config.chosen_file(value)
 
     def _contexts(self) -> list[ParserContext]:
         return contexts_of(self.namespace, bool(self.config.tasks.ignore_unknown_help))
