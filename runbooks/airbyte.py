@@ -54,7 +54,7 @@ def _settings(ops: OpsEnv) -> Any:
 @ops_task
 def sync(
     c: Context,
-    env: str,
+    env: str | None = None,
     connection: str | None = None,
     timeout: str | None = None,
     no_adopt: bool = False,
@@ -197,7 +197,7 @@ def _show(value: Any) -> str:
 
 @task(help={"env": ENV_HELP, "json": JSON_HELP, "exit_code": EXIT_CODE_HELP})
 @ops_task
-def diff(c: Context, env: str, json: bool = False, exit_code: bool = False) -> None:
+def diff(c: Context, env: str | None = None, json: bool = False, exit_code: bool = False) -> None:
     """Compare live Airbyte connections with infrastructure/airbyte/ manifests (reads only)."""
     from invoke.exceptions import Exit
 
@@ -223,7 +223,7 @@ def diff(c: Context, env: str, json: bool = False, exit_code: bool = False) -> N
 )
 @ops_task
 def apply(
-    c: Context, env: str, dry_run: bool = False, yes: bool = False, json: bool = False
+    c: Context, env: str | None = None, dry_run: bool = False, yes: bool = False, json: bool = False
 ) -> None:
     """Make the live Airbyte connections match their manifests, then check again."""
     from adinsights_ops import airbyte

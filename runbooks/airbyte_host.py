@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 @ops_task
 def host_check(
     c: Context,
-    env: str,
+    env: str | None = None,
     json: bool = False,
     threshold: float = 80.0,
     status_command: str = "",

@@ -56,7 +56,11 @@ def _window(window: str) -> float:
 )
 @ops_task
 def post_deploy(
-    c: Context, env: str, window: str = "30m", json: bool = False, exit_code: bool = False
+    c: Context,
+    env: str | None = None,
+    window: str = "30m",
+    json: bool = False,
+    exit_code: bool = False,
 ) -> None:
     """All post-deployment checks of runbook section 7; exit 1 when one failed."""
     from adinsights_ops import postdeploy
@@ -74,7 +78,11 @@ def post_deploy(
 )
 @ops_task
 def metrics(
-    c: Context, env: str, window: str = "30m", json: bool = False, exit_code: bool = False
+    c: Context,
+    env: str | None = None,
+    window: str = "30m",
+    json: bool = False,
+    exit_code: bool = False,
 ) -> None:
     """ALB 5xx, p95 latency and Celery queue depth after the last deploy vs before it."""
     from adinsights_ops import postdeploy
@@ -84,7 +92,9 @@ def metrics(
 
 @task(help={"env": ENV_HELP, "json": JSON_HELP, "exit_code": ALWAYS_EXIT_CODE_HELP})
 @ops_task
-def airbyte(c: Context, env: str, json: bool = False, exit_code: bool = False) -> None:
+def airbyte(
+    c: Context, env: str | None = None, json: bool = False, exit_code: bool = False
+) -> None:
     """Each Airbyte connection synced successfully within the hour (plus grace)."""
     from adinsights_ops import postdeploy
 
@@ -93,7 +103,7 @@ def airbyte(c: Context, env: str, json: bool = False, exit_code: bool = False) -
 
 @task(help={"env": ENV_HELP, "json": JSON_HELP, "exit_code": ALWAYS_EXIT_CODE_HELP})
 @ops_task
-def dbt(c: Context, env: str, json: bool = False, exit_code: bool = False) -> None:
+def dbt(c: Context, env: str | None = None, json: bool = False, exit_code: bool = False) -> None:
     """dbt's run_results.json is recent and has no failed node."""
     from adinsights_ops import postdeploy
 
@@ -110,7 +120,11 @@ def dbt(c: Context, env: str, json: bool = False, exit_code: bool = False) -> No
 )
 @ops_task
 def audit(
-    c: Context, env: str, window: str = "30m", json: bool = False, exit_code: bool = False
+    c: Context,
+    env: str | None = None,
+    window: str = "30m",
+    json: bool = False,
+    exit_code: bool = False,
 ) -> None:
     """Credential activity (CloudTrail), and no current secret value in the services' logs."""
     from adinsights_ops import postdeploy
@@ -123,7 +137,9 @@ def audit(
     help={"env": ENV_HELP, "json": JSON_HELP, "exit_code": ALWAYS_EXIT_CODE_HELP},
 )
 @ops_task
-def activity_log(c: Context, env: str, json: bool = False, exit_code: bool = False) -> None:
+def activity_log(
+    c: Context, env: str | None = None, json: bool = False, exit_code: bool = False
+) -> None:
     """The newest succeeded deploy is recorded in the environment's activity log."""
     from adinsights_ops import postdeploy
 

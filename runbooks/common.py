@@ -14,12 +14,51 @@ from invoke.exceptions import Exit
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-ENV_HELP = "environment: sandbox, staging or production (see environments.yaml)"
+ENV_HELP = (
+    "environment: sandbox, staging or production (see environments.yaml); "
+    "default: $ADINSIGHTS_ENV, which may not be production"
+)
+ENV_VARIABLE = "ADINSIGHTS_ENV"
+NEVER_DEFAULT = ("production",)
+
 JSON_HELP = "print the result as JSON on stdout"
 EXIT_CODE_HELP = "exit 1 when differences or failures are found (as `git diff --exit-code`)"
 ALWAYS_EXIT_CODE_HELP = "accepted for uniformity: this task always exits 1 when something failed"
 DRIFT_FOUND = 1  # --exit-code: differences/failures found (docs/reference/exit-codes.md)
 SCENARIO_HELP = "sandbox only: failure scenario to rehearse (failing-rollout, failing-migration)"
+
+
+def default_env(given: str | None) -> str:
+    """The environment to act on: `--env` when given, else $ADINSIGHTS_ENV; production is never
+    a default (it must be typed on the command line). Neither: a UsageError (exit 2)."""
+    from adinsights_ops.errors import UsageError
+
+    if given is not None:
+        return given
+    import os
+
+    name = os.environ.get(ENV_VARIABLE, "").strip()
+    if not name:
+        raise UsageError(
+            f"no environment: pass --env NAME (or set {ENV_VARIABLE} to a non-production one)"
+        )
+    if name in NEVER_DEFAULT:
+        raise UsageError(
+            f"{ENV_VARIABLE}={name} refused: {name} is never a default; "
+            f"pass --env {name} on the command line"
+        )
+    return name
+
+
+def _env_defaulted(body: Callable[..., Any]) -> Callable[..., Any]:
+    """`body` with its `env` argument (None when `--env` was not given) from `default_env`."""
+
+    def run(*args: Any, **kwargs: Any) -> Any:
+        if "env" in kwargs and kwargs["env"] is None:
+            kwargs["env"] = default_env(None)
+        return body(*args, **kwargs)
+
+    return run
 
 
 def ops_task(body: F) -> F:
@@ -37,7 +76,7 @@ def ops_task(body: F) -> F:
         if watched is not None:
             sys.stdout = watched
         try:
-            return _run_mapped(body, args, kwargs)
+            return _run_mapped(_env_defaulted(body), args, kwargs)
         except Exit as exc:
             if watched is not None and exc.code and not watched.written:
                 print(error_json(exc.message, exc.code), file=watched.stream, flush=True)

@@ -34,7 +34,7 @@ def _money(value: Any) -> str:
 )
 @ops_task
 def report(
-    c: Context, env: str, month: str = "", format: str = "table", json: bool = False
+    c: Context, env: str | None = None, month: str = "", format: str = "table", json: bool = False
 ) -> None:
     """The AWS bill for a month by the runbook's lines: RDS, ECS, Airbyte/EC2, Redis, CloudWatch."""
     from datetime import UTC, datetime
@@ -101,7 +101,11 @@ def _print_report(rep: Any) -> None:
 )
 @ops_task
 def budgets(
-    c: Context, env: str, amount: str | None = None, dry_run: bool = False, json: bool = False
+    c: Context,
+    env: str | None = None,
+    amount: str | None = None,
+    dry_run: bool = False,
+    json: bool = False,
 ) -> None:
     """Ensure the monthly budget (alerts at 80%/100% actual, 100% forecast); show spend vs limit."""
     from adinsights_ops import cost
@@ -173,7 +177,7 @@ def _print_scale(result: Any, as_json: bool) -> None:
 
 @task(help={"env": "staging or the sandbox (production is refused)", "json": JSON_HELP})
 @ops_task
-def scale_down(c: Context, env: str, json: bool = False) -> None:
+def scale_down(c: Context, env: str | None = None, json: bool = False) -> None:
     """Scale every service to 0, remembering the counts (SSM); not for production."""
     from adinsights_ops import cost
     from adinsights_ops.loader import open_environment
@@ -191,7 +195,7 @@ def scale_down(c: Context, env: str, json: bool = False) -> None:
 
 @task(help={"env": "staging or the sandbox (production is refused)", "json": JSON_HELP})
 @ops_task
-def scale_up(c: Context, env: str, json: bool = False) -> None:
+def scale_up(c: Context, env: str | None = None, json: bool = False) -> None:
     """Scale every service back to the counts scale-down remembered; not for production."""
     from adinsights_ops import cost
     from adinsights_ops.loader import open_environment
@@ -221,7 +225,7 @@ def scale_up(c: Context, env: str, json: bool = False) -> None:
 @ops_task
 def schedule(
     c: Context,
-    env: str,
+    env: str | None = None,
     down: str = "",
     up: str = "",
     timezone: str = "",
@@ -276,7 +280,9 @@ def schedule(
     }
 )
 @ops_task
-def rightsize(c: Context, env: str, days: str | None = None, json: bool = False) -> None:
+def rightsize(
+    c: Context, env: str | None = None, days: str | None = None, json: bool = False
+) -> None:
     """CPU and memory use of each service over N days, with a halve/grow/keep suggestion."""
     from adinsights_ops import cost
     from adinsights_ops.cost_rightsize import MAX_DAYS

@@ -105,7 +105,7 @@ def _vars(text: str) -> dict[str, Any] | None:
 @ops_task
 def build(
     c: Context,
-    env: str,
+    env: str | None = None,
     select: str = "",
     exclude: str = "",
     full_refresh: bool = False,
@@ -187,7 +187,7 @@ def _upload(environment: Environment, settings: DbtSettings, result: BuildResult
 @ops_task
 def freshness(
     c: Context,
-    env: str,
+    env: str | None = None,
     max_age: str = DEFAULT_MAX_AGE,
     path: str = "",
     bucket: str = "",

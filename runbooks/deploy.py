@@ -36,7 +36,7 @@ from runbooks.common import (
 @ops_task
 def deploy(
     c: Context,
-    env: str,
+    env: str | None = None,
     image_tag: str | None = None,
     dry_run: bool = False,
     yes: bool = False,
@@ -167,7 +167,7 @@ def _print_report(report: Any) -> None:
 
 @task(help={"env": ENV_HELP, "json": JSON_HELP})
 @ops_task
-def lock_status(c: Context, env: str, json: bool = False) -> None:
+def lock_status(c: Context, env: str | None = None, json: bool = False) -> None:
     """Who holds the environment's deploy lock, if anyone."""
     from adinsights_ops import lock
     from adinsights_ops.loader import open_environment
@@ -194,7 +194,9 @@ def lock_status(c: Context, env: str, json: bool = False) -> None:
     }
 )
 @ops_task
-def unlock(c: Context, env: str, force: bool = False, reason: str = "", yes: bool = False) -> None:
+def unlock(
+    c: Context, env: str | None = None, force: bool = False, reason: str = "", yes: bool = False
+) -> None:
     """Remove the environment's deploy lock (after a crash); records who and why."""
     import sys
 
@@ -232,7 +234,7 @@ def unlock(c: Context, env: str, force: bool = False, reason: str = "", yes: boo
     klass=options.NumbersTask, help={"env": ENV_HELP, "limit": "how many runs", "json": JSON_HELP}
 )
 @ops_task
-def status(c: Context, env: str, limit: int = 10, json: bool = False) -> None:
+def status(c: Context, env: str | None = None, limit: int = 10, json: bool = False) -> None:
     """The last runs in the environment's journal."""
     limit = options.whole(limit, "--limit", minimum=1, maximum=1000, what="how many runs")
     from adinsights_ops.loader import open_environment
@@ -265,7 +267,11 @@ def status(c: Context, env: str, limit: int = 10, json: bool = False) -> None:
 )
 @ops_task
 def smoke(
-    c: Context, env: str, expect_version: str = "", json: bool = False, scenario: str = ""
+    c: Context,
+    env: str | None = None,
+    expect_version: str = "",
+    json: bool = False,
+    scenario: str = "",
 ) -> None:
     """The smoke checks of section 5 on their own: health, Airbyte, dbt, timezone, metrics."""
     options.scenario(scenario)

@@ -29,7 +29,7 @@ def image_tag_of(task_definition: dict[str, Any]) -> str:
 
 @task(help={"env": ENV_HELP, "json": JSON_HELP})
 @ops_task
-def status(c: Context, env: str, json: bool = False) -> None:
+def status(c: Context, env: str | None = None, json: bool = False) -> None:
     """Each service: revision, image tag, running/desired, rollout state."""
     from adinsights_ops import ecs
     from adinsights_ops.loader import open_environment
@@ -97,8 +97,8 @@ def one_off_task_definition(ops: OpsEnv) -> str:
 @ops_task
 def run(
     c: Context,
-    env: str,
     command: str,
+    env: str | None = None,
     task_definition: str | None = None,
     timeout: str | None = None,
     json: bool = False,
@@ -163,7 +163,12 @@ def _print_task(result: Any, as_json: bool) -> None:
 )
 @ops_task
 def scale(
-    c: Context, env: str, service: str, count: int, force: bool = False, json: bool = False
+    c: Context,
+    service: str,
+    count: int,
+    env: str | None = None,
+    force: bool = False,
+    json: bool = False,
 ) -> None:
     """Set a service's desired count and wait until it runs that many tasks."""
     from adinsights_ops import config
@@ -214,7 +219,9 @@ def scale(
     },
 )
 @ops_task
-def prune(c: Context, env: str, keep: int = 10, dry_run: bool = False, json: bool = False) -> None:
+def prune(
+    c: Context, env: str | None = None, keep: int = 10, dry_run: bool = False, json: bool = False
+) -> None:
     """Deregister old task-definition revisions (never one in use or a rollback target)."""
     keep = options.whole(keep, "--keep", minimum=1, maximum=1000, what="revisions per family")
     from adinsights_ops import ecs

@@ -46,7 +46,7 @@ def list_(c: Context, json: bool = False) -> None:
 
 @task(help={"env": ENV_HELP, "json": JSON_HELP})
 @ops_task
-def show(c: Context, env: str, json: bool = False) -> None:
+def show(c: Context, env: str | None = None, json: bool = False) -> None:
     """Show one environment as the tool sees it, after validation."""
     from adinsights_ops import config
 
@@ -76,7 +76,11 @@ def show(c: Context, env: str, json: bool = False) -> None:
 )
 @ops_task
 def check(
-    c: Context, env: str, image_tag: str = "", json: bool = False, exit_code: bool = False
+    c: Context,
+    env: str | None = None,
+    image_tag: str = "",
+    json: bool = False,
+    exit_code: bool = False,
 ) -> None:
     """Would this tag be allowed here? The section-1 rules, each with why it passes or not."""
     from contextlib import ExitStack

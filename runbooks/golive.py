@@ -25,7 +25,12 @@ from runbooks.common import ENV_HELP, JSON_HELP, ops_task, render_checks, say
 )
 @ops_task
 def golive(
-    c: Context, env: str, out: str = "", signoff: str = "", root: str = "", json: bool = False
+    c: Context,
+    env: str | None = None,
+    out: str = "",
+    signoff: str = "",
+    root: str = "",
+    json: bool = False,
 ) -> None:
     """Evaluate the go-live checklist (runbook section 9) and save the evidence."""
     from pathlib import Path

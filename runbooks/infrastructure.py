@@ -99,7 +99,7 @@ def _print_plan(plan: InfraPlan, environment: str) -> None:
 @ops_task
 def plan(
     c: Context,
-    env: str,
+    env: str | None = None,
     engine: str | None = None,
     template: str | None = None,
     stack: str | None = None,
@@ -148,7 +148,7 @@ def plan(
 @ops_task
 def apply(
     c: Context,
-    env: str,
+    env: str | None = None,
     engine: str | None = None,
     template: str | None = None,
     stack: str | None = None,
@@ -208,7 +208,7 @@ def apply(
 
 @task(help={"env": ENV_HELP, "json": JSON_HELP, "exit_code": ALWAYS_EXIT_CODE_HELP})
 @ops_task
-def verify(c: Context, env: str, json: bool = False, exit_code: bool = False) -> None:
+def verify(c: Context, env: str | None = None, json: bool = False, exit_code: bool = False) -> None:
     """Check the live environment against the runbook's blueprint (section 2), with evidence."""
     from adinsights_ops import infra
     from adinsights_ops.loader import open_environment

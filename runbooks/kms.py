@@ -20,7 +20,7 @@ def _print_rotations(rotations: Any, limit: int = 5) -> None:
 
 @task(help={"env": ENV_HELP, "json": JSON_HELP})
 @ops_task
-def status(c: Context, env: str, json: bool = False) -> None:
+def status(c: Context, env: str | None = None, json: bool = False) -> None:
     """The key: enabled, automatic rotation on, last rotations. Exit 1 when it is not healthy."""
     from invoke.exceptions import Exit
 
@@ -50,7 +50,7 @@ def status(c: Context, env: str, json: bool = False) -> None:
     }
 )
 @ops_task
-def rotate_key(c: Context, env: str, yes: bool = False, json: bool = False) -> None:
+def rotate_key(c: Context, env: str | None = None, yes: bool = False, json: bool = False) -> None:
     """Rotate the key's material now (old material keeps decrypting); check automatic rotation."""
     from invoke.exceptions import Exit
 
@@ -85,7 +85,11 @@ def rotate_key(c: Context, env: str, yes: bool = False, json: bool = False) -> N
 )
 @ops_task
 def rewrap(
-    c: Context, env: str, to_key: str, deks_object: str | None = None, json: bool = False
+    c: Context,
+    to_key: str,
+    env: str | None = None,
+    deks_object: str | None = None,
+    json: bool = False,
 ) -> None:
     """Re-wrap every tenant's DEK under another key, resumably (a re-run continues where it stopped)."""
     from adinsights_ops import kms

@@ -29,7 +29,9 @@ def _span(seconds: float) -> str:
     }
 )
 @ops_task
-def snapshot(c: Context, env: str, label: str | None = None, json: bool = False) -> None:
+def snapshot(
+    c: Context, env: str | None = None, label: str | None = None, json: bool = False
+) -> None:
     """Take a manual snapshot of the environment's database and wait until it is available."""
     from datetime import UTC, datetime
 
@@ -64,7 +66,7 @@ def snapshot(c: Context, env: str, label: str | None = None, json: bool = False)
 
 @task(help={"env": ENV_HELP, "json": JSON_HELP})
 @ops_task
-def snapshots(c: Context, env: str, json: bool = False) -> None:
+def snapshots(c: Context, env: str | None = None, json: bool = False) -> None:
     """List the database's snapshots (manual and automated), newest first."""
     from adinsights_ops import rds
     from adinsights_ops.loader import open_environment
@@ -98,7 +100,7 @@ def snapshots(c: Context, env: str, json: bool = False) -> None:
 @ops_task
 def prune(
     c: Context,
-    env: str,
+    env: str | None = None,
     keep: int = 5,
     days: float = 14.0,
     dry_run: bool = False,
@@ -146,7 +148,11 @@ def prune(
 )
 @ops_task
 def restore(
-    c: Context, env: str, snapshot: str | None = None, yes: bool = False, json: bool = False
+    c: Context,
+    env: str | None = None,
+    snapshot: str | None = None,
+    yes: bool = False,
+    json: bool = False,
 ) -> None:
     """Restore the database from a snapshot and swap it in under the instance's name (runbook 6)."""
     from datetime import UTC, datetime

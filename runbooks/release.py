@@ -91,7 +91,9 @@ def _images(c: Context, env: str, sha: str | None, project_dir: str) -> tuple[An
 
 @task(help={"env": ENV_HELP, "sha": SHA_HELP, "project_dir": PROJECT_HELP})
 @ops_task
-def build(c: Context, env: str, sha: str | None = None, project_dir: str = ".") -> None:
+def build(
+    c: Context, env: str | None = None, sha: str | None = None, project_dir: str = "."
+) -> None:
     """docker build backend, worker and frontend as <registry>/<repository>:main-<sha>."""
     from adinsights_ops.release_build import (
         docker_build_commands,
@@ -114,7 +116,9 @@ def build(c: Context, env: str, sha: str | None = None, project_dir: str = ".") 
 
 @task(help={"env": ENV_HELP, "sha": SHA_HELP, "project_dir": PROJECT_HELP})
 @ops_task
-def push(c: Context, env: str, sha: str | None = None, project_dir: str = ".") -> None:
+def push(
+    c: Context, env: str | None = None, sha: str | None = None, project_dir: str = "."
+) -> None:
     """Log in to ECR and docker push the main-<sha> images; check that ECR has them."""
     from adinsights_ops.errors import OpsError
     from adinsights_ops.loader import open_environment
@@ -183,7 +187,7 @@ def _docker_login(c: Context, login: Any, registry: str) -> None:
 def tag(
     c: Context,
     version: str,
-    env: str,
+    env: str | None = None,
     sha: str | None = None,
     dry_run: bool = False,
     project_dir: str = ".",

@@ -60,7 +60,9 @@ def _journaled(
     },
 )
 @ops_task
-def rollback(c: Context, env: str, to_run: str = "", yes: bool = False, json: bool = False) -> None:
+def rollback(
+    c: Context, env: str | None = None, to_run: str = "", yes: bool = False, json: bool = False
+) -> None:
     """Put the app back on the revisions deployed before a run (from the journal)."""
     if to_run:
         options.run_id(to_run, "--to-run")
@@ -133,7 +135,7 @@ def rollback(c: Context, env: str, to_run: str = "", yes: bool = False, json: bo
 @ops_task
 def db(
     c: Context,
-    env: str,
+    env: str | None = None,
     to_migration: str = "",
     restore_snapshot: str = "",
     yes: bool = False,
@@ -226,7 +228,7 @@ def db(
     }
 )
 @ops_task
-def data(c: Context, env: str, tag: str, repo: str = "", json: bool = False) -> None:
+def data(c: Context, tag: str, env: str | None = None, repo: str = "", json: bool = False) -> None:
     """Airbyte manifests as of a release tag applied, and dbt rebuilt at that tag."""
     if repo:
         options.git_repository(repo, "--repo")

@@ -28,7 +28,11 @@ from runbooks.common import (
 )
 @ops_task
 def audit(
-    c: Context, env: str, env_sample: str = "", json: bool = False, exit_code: bool = False
+    c: Context,
+    env: str | None = None,
+    env_sample: str = "",
+    json: bool = False,
+    exit_code: bool = False,
 ) -> None:
     """Check task definitions vs .env.sample, plaintext secrets, secret references, the KMS key.
 
@@ -77,7 +81,7 @@ def audit(
     }
 )
 @ops_task
-def rotate_deks(c: Context, env: str, yes: bool = False, json: bool = False) -> None:
+def rotate_deks(c: Context, env: str | None = None, yes: bool = False, json: bool = False) -> None:
     """Emergency rotation: pause celery-beat, run `manage.py rotate_deks`, restore beat (runbook 10)."""
     from invoke.exceptions import Exit
 
