@@ -40,7 +40,8 @@ def default_env(given: str | None) -> str:
     name = os.environ.get(ENV_VARIABLE, "").strip()
     if not name:
         raise UsageError(
-            f"no environment: pass --env NAME (or set {ENV_VARIABLE} to a non-production one)"
+            f"no environment: this task needs --env NAME (or {ENV_VARIABLE} set to one "
+            "that is not production)"
         )
     if name in NEVER_DEFAULT:
         raise UsageError(

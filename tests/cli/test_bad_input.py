@@ -69,7 +69,11 @@ def _args(task: str) -> list[Any]:
 
 
 def _required(task: str) -> list[str]:
-    return [a.attr_name or a.name for a in _args(task) if a.positional]
+    names = [a.attr_name or a.name for a in _args(task) if a.positional]
+    # --env is optional to Invoke ($ADINSIGHTS_ENV may stand in for it), required without it.
+    if any(a.name == "env" and a.default is None for a in _args(task)):
+        names.append("env")
+    return names
 
 
 def base(task: str, *, without: str = "", **override: str) -> list[str]:
@@ -443,7 +447,7 @@ def test_good_values_still_pass(counted: Counted) -> None:
     """The validators refuse nonsense, not the values an operator gives every day."""
     for argv in (
         ["deploy.status", "--env", "sandbox", "--limit", "1"],
-        ["deploy.status", "sandbox", "-l", "3", "--json"],
+        ["deploy.status", "-e", "sandbox", "-l", "3", "--json"],
         ["ecs.status", "--env", "sandbox"],
         ["rds.snapshots", "--env", "sandbox"],
         ["sandbox.status", "--env", "sandbox"],
