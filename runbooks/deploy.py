@@ -191,11 +191,17 @@ def lock_status(c: Context, env: str | None = None, json: bool = False) -> None:
         "force": "required: removing someone's lock is deliberate",
         "reason": "required: why the lock is removed (recorded in the journal and the activity log)",
         "yes": "do not ask",
+        "json": JSON_HELP,
     }
 )
 @ops_task
 def unlock(
-    c: Context, env: str | None = None, force: bool = False, reason: str = "", yes: bool = False
+    c: Context,
+    env: str | None = None,
+    force: bool = False,
+    reason: str = "",
+    yes: bool = False,
+    json: bool = False,
 ) -> None:
     """Remove the environment's deploy lock (after a crash); records who and why."""
     import sys
@@ -211,12 +217,15 @@ def unlock(
         raise UsageError("unlock needs --reason '<why>': it is recorded in the journal and the log")
     with open_environment(env) as ops:
         held = lock.read(ops.aws.s3(), bucket=ops.env.state_bucket, environment=ops.name)
+        show = say if json else print  # under --json, stdout holds only the result
         if held is None:
-            print(f"{env}: not locked; nothing removed")
+            show(f"{env}: not locked; nothing removed")
+            if json:
+                print(to_json({"environment": ops.name, "locked": False, "removed": None}))
             return
-        print(f"{env}: locked by {held.describe()} ({held.reason}), since {held.started}")
+        show(f"{env}: locked by {held.describe()} ({held.reason}), since {held.started}")
         if not held.gone:
-            print(
+            show(
                 "warning: its holder looks alive; it will stop at its next step (fenced) and "
                 "leave what it changed so far"
             )
@@ -226,7 +235,12 @@ def unlock(
             if input("Remove this lock? Type 'unlock': ").strip() != "unlock":
                 raise UsageError("not confirmed; the lock stays")
         removed = force_unlock(ops, reason=reason.strip())
-    if removed is not None:
+    if json:
+        gone = None
+        if removed is not None:
+            gone = {"run_id": removed.run_id, "who": removed.who, "reason": removed.reason}
+        print(to_json({"environment": ops.name, "locked": True, "removed": gone}))
+    elif removed is not None:
         print(f"removed the lock of run {removed.run_id} held by {removed.who}; recorded why")
 
 

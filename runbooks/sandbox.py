@@ -5,7 +5,7 @@ from __future__ import annotations
 from invoke import Collection, Context, task
 
 from runbooks import options
-from runbooks.common import ops_task, say
+from runbooks.common import JSON_HELP, ops_task, say, to_json
 
 
 @task(
@@ -61,11 +61,11 @@ def up(
         say("sandbox stopped")
 
 
-@task(help={"env": "the sandbox environment (default: sandbox)"})
+@task(help={"env": "the sandbox environment (default: sandbox)", "json": JSON_HELP})
 @ops_task
-def status(c: Context, env: str = "sandbox") -> None:
+def status(c: Context, env: str = "sandbox", json: bool = False) -> None:
     """Say whether a shared sandbox runs, and where."""
-    import json
+    from json import dumps
 
     from adinsights_ops import config, sandbox
     from adinsights_ops.errors import UsageError
@@ -73,6 +73,12 @@ def status(c: Context, env: str = "sandbox") -> None:
     if not config.load(env).sandbox:
         raise UsageError(f"--env {env!r}: expected a sandbox environment")
     endpoint = sandbox.running(env)
+    if json:
+        info = sandbox.control(endpoint) if endpoint is not None else {}
+        found = {"environment": env, "running": endpoint is not None, "endpoint": endpoint}
+        found.update({k: info.get(k) for k in ("scenario", "started", "faults") if endpoint})
+        print(to_json(found))
+        return
     if endpoint is None:
         print(
             f"no shared sandbox runs for {env}: commands start their own (or run `inv sandbox.up`)"
@@ -81,7 +87,7 @@ def status(c: Context, env: str = "sandbox") -> None:
     info = sandbox.control(endpoint)
     print(
         f"sandbox {env} at {endpoint}, scenario {info.get('scenario')}, since {info.get('started')}"
-        + (f", faults {json.dumps(info['faults'])}" if info.get("faults") else "")
+        + (f", faults {dumps(info['faults'])}" if info.get("faults") else "")
     )
 
 

@@ -66,6 +66,8 @@ NEW_JSON = [
     (("airbyte.apply", *SANDBOX, "--dry-run"), "drift"),
     (("cost.report", *SANDBOX), "lines"),
     (("cost.report", *SANDBOX, "--format", "json"), "lines"),
+    (("sandbox.status",), "running"),
+    (("deploy.unlock", *SANDBOX, "--force", "--reason", "stale", "--yes"), "locked"),
 ]
 
 
@@ -94,6 +96,15 @@ def test_kms_rotate_key_json_lists_the_on_demand_rotation(cli: Any) -> None:
     found = one_document(result)
     assert found["automatic_rotation"] is True
     assert "ON_DEMAND" in [r["kind"] for r in found["rotations"]]
+
+
+def test_sandbox_status_and_unlock_json_say_what_they_found(cli: Any) -> None:
+    status = one_document(run("sandbox.status", "--json"))
+    assert status["running"] is True and status["endpoint"]
+    unlocked = one_document(
+        run("deploy.unlock", *SANDBOX, "--force", "--reason", "stale", "--yes", "--json")
+    )
+    assert unlocked == {"environment": "sandbox", "locked": False, "removed": None}
 
 
 def test_env_list_json_says_which_environments_are_ready(cli: Any) -> None:
