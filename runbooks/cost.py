@@ -18,6 +18,7 @@ from runbooks import options
 from runbooks.common import ENV_HELP, JSON_HELP, ProgressPrinter, ops_task, say, to_json
 
 FORMATS = ("table", "csv", "json")
+COST_ENV_HELP = "staging or the sandbox (production is refused); default: $ADINSIGHTS_ENV"
 
 
 def _money(value: Any) -> str:
@@ -175,7 +176,7 @@ def _print_scale(result: Any, as_json: bool) -> None:
         print(f"restored; {result.parameter} deleted")
 
 
-@task(help={"env": "staging or the sandbox (production is refused)", "json": JSON_HELP})
+@task(help={"env": COST_ENV_HELP, "json": JSON_HELP})
 @ops_task
 def scale_down(c: Context, env: str | None = None, json: bool = False) -> None:
     """Scale every service to 0, remembering the counts (SSM); not for production."""
@@ -193,7 +194,7 @@ def scale_down(c: Context, env: str | None = None, json: bool = False) -> None:
     _print_scale(result, json)
 
 
-@task(help={"env": "staging or the sandbox (production is refused)", "json": JSON_HELP})
+@task(help={"env": COST_ENV_HELP, "json": JSON_HELP})
 @ops_task
 def scale_up(c: Context, env: str | None = None, json: bool = False) -> None:
     """Scale every service back to the counts scale-down remembered; not for production."""
@@ -213,7 +214,7 @@ def scale_up(c: Context, env: str | None = None, json: bool = False) -> None:
 
 @task(
     help={
-        "env": "staging or the sandbox (production is refused)",
+        "env": COST_ENV_HELP,
         "down": 'cron of the scale-down (default "0 20 * * MON-FRI")',
         "up": 'cron of the scale-up (default "0 7 * * MON-FRI")',
         "timezone": "IANA time zone of both crons (default America/Jamaica)",
