@@ -210,3 +210,58 @@ def test_one_problem_is_one_error_as_before(tmp_path: Path) -> None:
         config.load("sandbox", path)
     assert raised.value.key == "sandbox.region" and raised.value.details == []
     assert str(raised.value).endswith("expected an AWS region such as eu-west-1, got 'mars'")
+
+
+def test_the_installed_package_carries_the_packaged_sandbox(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """setup.cfg's package data: what `pip install .` copies (links followed) is a working sandbox,
+    with no repository beside it."""
+    import subprocess
+    import sys
+
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("setup.cfg", "pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    ignore = shutil.ignore_patterns("__pycache__", "target", "logs", "*.egg-info")
+    for name in ("adinsights_ops", "runbooks", "infrastructure"):
+        shutil.copytree(ROOT / name, source / name, symlinks=True, ignore=ignore)
+    built = tmp_path / "installed"
+    subprocess.run(
+        [sys.executable, "-c", "from setuptools import setup; setup()", "build_py", "-d", built],
+        cwd=source,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    shutil.rmtree(source)  # nothing left to fall back to
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    probe = (
+        "from adinsights_ops import config\n"
+        "e = config.load('sandbox')\n"
+        "print(e.source)\n"
+        "print(e.existing_path(e.dbt.project_dir, key='d', kind='directory'))\n"
+        "print(e.existing_path('infrastructure/airbyte/meta_ads.yaml', key='a'))\n"
+        "print(e.existing_path('infrastructure/cloudformation/network-data.yaml', key='t'))\n"
+    )
+    environ = {"PYTHONPATH": str(built), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(built)!r})\n" + probe],
+        cwd=empty,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    package = built / "adinsights_ops" / "sandbox"
+    assert done.stdout.splitlines() == [
+        str(package / "environments.yaml"),
+        str(package / "dbt_project"),
+        str(package / "infrastructure" / "airbyte" / "meta_ads.yaml"),
+        str(package / "infrastructure" / "cloudformation" / "network-data.yaml"),
+    ]
+    assert not (package / "infrastructure").is_symlink()
