@@ -1,6 +1,8 @@
 """The environments file: one frozen `Environment` per name, loaded and validated once.
 
-Every error names the file, the key and what was expected, so a bad edit is one clear line.
+Every error names the file, the dotted key and what was expected, so a bad edit is one clear line;
+a load reports every problem of an environment at once (one ConfigError whose `details` list them).
+Which file is read: see `environments_file`.
 """
 
 from __future__ import annotations
@@ -406,6 +408,7 @@ def _ecs(r: _Reader, repositories: Mapping[str, str]) -> EcsSettings:
     net_r.done()
     if from_service is not None and from_service not in ROLES:
         r.fail(net_r.key("from_service"), f"expected one of {', '.join(ROLES)}")
+    # Placeholders in subnets/security_groups are reported already: not again as "expected ...".
     reported = any(e.key.startswith(net_r.key("")) for e in r.errors)
     if (
         from_service is None
