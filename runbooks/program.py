@@ -153,6 +153,12 @@ class OpsProgram(Program):
             self._refuse_odd_values()
             self.parse_cleanup()
         except ParseError as exc:
+            context = getattr(exc, "context", None)
+            asked = {"--help", "-h"} & set(self._argv())
+            if asked and context is not None and context.name and "did not receive" in str(exc):
+                # `task --help` on a task with several required arguments: help, not an error.
+                self.print_task_help(context.name)
+                raise Exit(code=0) from None
             raise _Usage(self._describe(exc)) from None
         except (ValueError, TypeError) as exc:
             # Invoke casts int/float option values while parsing and lets the ValueError through.

@@ -137,3 +137,12 @@ def test_a_non_number_is_one_line_under_plain_invoke_too() -> None:
         assert "Traceback" not in result.output
         assert result.stderr.startswith(f"{flag} '{value}': expected a "), result.stderr
         assert result.stderr.count("\n") == 1
+
+
+def test_help_after_a_task_with_several_required_options_shows_its_help() -> None:
+    from tests.cli.runner import run
+
+    result = run("ecs.scale", "--help")
+    assert result.code == 0, result.output
+    assert "ecs.scale" in result.stdout and "--count" in result.stdout
+    assert not result.error_lines()
