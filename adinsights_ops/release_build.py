@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
-from adinsights_ops.config import _Reader
+from adinsights_ops.config import _Reader, combined
 from adinsights_ops.errors import ConfigError, OpsError, UsageError
 from adinsights_ops.release import main_tag, parse_version, validate_sha
 
@@ -110,6 +110,8 @@ def parse_settings(data: object, source: str) -> ReleaseSettings:
     images_r = r.section("images", required=False)
     images = _images(images_r) if images_r is not None else DEFAULT_IMAGES
     r.done()
+    if r.errors:  # the reader records every problem and goes on: report them all at once
+        raise combined(r.errors)
     return ReleaseSettings(ci=ci, images=images, source=source)
 
 
@@ -123,7 +125,7 @@ def _ci(r: _Reader, source: str) -> tuple[CiStep, ...]:
         if isinstance(item, str) and item.strip():
             steps.append(CiStep(item.strip()))
             continue
-        step = _Reader(source, item, f"ci[{index}]")
+        step = _Reader(source, item, f"ci[{index}]", r.errors)
         steps.append(CiStep(step.text("run"), step.opt_text("dir") or "."))
         step.done()
     return tuple(steps)
