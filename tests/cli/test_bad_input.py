@@ -9,7 +9,6 @@ which counts the calls: a refused request makes no mutating AWS, Airbyte or Slac
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ import pytest
 from runbooks.collection import ns
 from runbooks.program import contexts_of
 from tests.cli.runner import run
+from tests.cli.shared import shared_sandbox
 
 # Valid values for the arguments a task requires, so that each case has one bad thing only.
 REQUIRED = {
@@ -318,23 +318,8 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def sandbox_server(home: Path) -> Iterator[Counted]:
     """One sandbox for the module, found by every command through the state file sandbox.up writes."""
-    from adinsights_ops import config, sandbox
-
-    saved = os.environ.get("ADINSIGHTS_OPS_HOME")
-    os.environ["ADINSIGHTS_OPS_HOME"] = str(home)
-    server = sandbox.start(config.load("sandbox"))
-    state = sandbox.state_file("sandbox")
-    state.parent.mkdir(parents=True, exist_ok=True)
-    state.write_text(json.dumps(server.describe()))
-    try:
+    with shared_sandbox(home) as server:
         yield Counted(server)
-    finally:
-        state.unlink(missing_ok=True)
-        server.stop()
-        if saved is None:
-            os.environ.pop("ADINSIGHTS_OPS_HOME", None)
-        else:
-            os.environ["ADINSIGHTS_OPS_HOME"] = saved
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ One sandbox server for the module, found by every in-process command through the
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,29 +13,18 @@ import pytest
 
 from adinsights_ops.sandbox.faults import plan_from
 from tests.cli.runner import run
+from tests.cli.shared import shared_sandbox
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from botocore.retries.standard import ExponentialBackoff
 
-    from adinsights_ops import config, sandbox
-
-    home = tmp_path_factory.mktemp("failures-cli")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("ADINSIGHTS_OPS_HOME", str(home))
         # botocore still retries every call; its backoff just does not sleep here
         patch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0.0)
-        started = sandbox.start(config.load("sandbox"))
-        state = sandbox.state_file("sandbox")
-        state.parent.mkdir(parents=True, exist_ok=True)
-        state.write_text(json.dumps(started.describe()))
-        started.home = home  # type: ignore[attr-defined]
-        try:
+        with shared_sandbox(tmp_path_factory.mktemp("failures-cli")) as started:
             yield started
-        finally:
-            state.unlink(missing_ok=True)
-            started.stop()
 
 
 @pytest.fixture

@@ -18,25 +18,13 @@ from typing import Any
 import pytest
 
 from tests.cli.runner import Result, run
+from tests.cli.shared import shared_sandbox
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from adinsights_ops import config, sandbox
-
-    home = tmp_path_factory.mktemp("output-contract")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("ADINSIGHTS_OPS_HOME", str(home))
-        started = sandbox.start(config.load("sandbox"))
-        state = sandbox.state_file("sandbox")
-        state.parent.mkdir(parents=True, exist_ok=True)
-        state.write_text(json.dumps(started.describe()))
-        started.home = home  # type: ignore[attr-defined]
-        try:
-            yield started
-        finally:
-            state.unlink(missing_ok=True)
-            started.stop()
+    with shared_sandbox(tmp_path_factory.mktemp("output-contract")) as started:
+        yield started
 
 
 @pytest.fixture
