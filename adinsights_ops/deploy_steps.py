@@ -113,7 +113,7 @@ def data_state(run: DeployRun) -> Outputs:
             out["airbyte_synced"] = {o.name: o.job.job_id for o in outcomes if o.job is not None}
     if env.dbt is not None and env.release.validation_sync:
         from adinsights_ops import dbt
-        from adinsights_ops.sandbox import home
+        from adinsights_ops.paths import home
 
         target = home() / "dbt" / env.name / "target"
         result = dbt.build(

@@ -120,7 +120,7 @@ def engine_for(
             on_event=on_event,
         )
     if s.engine == "terraform":
-        from adinsights_ops.sandbox import home
+        from adinsights_ops.paths import home
 
         if context is None:
             from invoke.context import Context

@@ -245,7 +245,7 @@ def dbt_items(ops: OpsEnv, *, settings: PostDeploySettings, now: datetime) -> tu
     if env.dbt is None:
         return (not_available("dbt", f"environment {env.name} has no dbt section"),)
     from adinsights_ops.dbt import artifact_key
-    from adinsights_ops.sandbox import home
+    from adinsights_ops.paths import home
 
     bucket = env.dbt.artifacts_bucket or f"adinsights-{env.name}-dbt-artifacts"
     return (

@@ -28,8 +28,10 @@ CREDENTIALS = {"aws_access_key_id": "sandbox", "aws_secret_access_key": "sandbox
 
 
 def home() -> Path:
-    """Where the tool keeps local state: $ADINSIGHTS_OPS_HOME, else ~/.adinsights-ops."""
-    return Path(os.environ.get("ADINSIGHTS_OPS_HOME") or Path.home() / ".adinsights-ops")
+    """Where the tool keeps local state (adinsights_ops.paths.home, kept here for the sandbox)."""
+    from adinsights_ops.paths import home as tool_home
+
+    return tool_home()
 
 
 def state_file(env_name: str) -> Path:
