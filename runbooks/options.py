@@ -77,6 +77,91 @@ class NumbersTask(Task):  # type: ignore[misc]
         return opts
 
 
+class OpsTask(NumbersTask):
+    """The runbook's task: numbers refused by name, one short form per flag, help with types.
+
+    @task(klass=options.OpsTask, help={...}, short={"dry_run": "d", "reason": ""})
+
+    - `short` names an option's short form where Invoke's first-free-letter choice would differ
+      from the one the flag has in every other task (docs/reference/options.md); "" gives the
+      option none. The letter Invoke would have given a mapped option stays unused, so no other
+      option of the task moves to it.
+    - Each option's help ends with its type and default, e.g. "how many runs (int, default 10)";
+      a help value may be a function returning the text, called when the help is built (so a
+      table it lists is imported only then).
+    """
+
+    def __init__(self, *args: Any, short: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.short = dict(short or {})
+
+    def arg_opts(self, name: str, default: Any, taken_names: set[str]) -> dict[str, Any]:
+        claimed = {letter for letter in self.short.values() if letter}
+        opts: dict[str, Any] = super().arg_opts(name, default, taken_names | claimed)
+        if name in self.short:
+            long = opts["names"][0]
+            would = next((ch for ch in long if ch != long and ch not in taken_names), None)
+            if would is not None:
+                taken_names.add(would)  # left unused: the options after this one keep theirs
+            letter = self.short[name]
+            opts["names"] = [long, letter] if letter else [long]
+        described = opts.get("help")
+        if callable(described):
+            described = described()
+        opts["help"] = with_type_and_default(described or "", opts)
+        return opts
+
+    def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Any]:
+        unknown = set(self.short) - set(self.argspec(self.body).parameters)
+        if unknown:
+            raise ValueError(f"{self.name}: short forms for options it does not have: {unknown}")
+        arguments: list[Any] = super().get_arguments(ignore_unknown_help)
+        names = [name for argument in arguments for name in argument.names]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"{self.name}: flag names given to two options: {twice}")
+        return arguments
+
+
+def with_type_and_default(described: str, opts: dict[str, Any]) -> str:
+    """An option's help with "(TYPE, default VALUE)" after it, as `--help` shows it.
+
+    TYPE is int, float, str, or "switch" for an on/off flag. The default is the task's own (a
+    switch is off unless its default is True); an option without one says "no default", or
+    "required" when it must be given. Help that already explains its default in words (the
+    environment's value, $ADINSIGHTS_ENV, ...) gets only the type.
+    """
+    kind = opts.get("kind", str)
+    default = opts.get("default")
+    if kind is bool or isinstance(default, bool):
+        kind_name, shown = "switch", "default on" if default else "default off"
+    else:
+        kind_name = getattr(kind, "__name__", "str")
+        if opts.get("positional"):
+            shown = "required"
+        elif default is None or default == "":
+            shown = "no default"
+        elif isinstance(default, float):
+            shown = f"default {default:g}"
+        elif isinstance(default, str):
+            shown = f"default {shlex.quote(default)}"
+        else:
+            shown = f"default {default}"
+    if "default" in described and shown not in ("required", "default off", "default on"):
+        suffix = f"({kind_name})"
+    else:
+        suffix = f"({kind_name}, {shown})"
+    return f"{described} {suffix}" if described else suffix
+
+
+def scenario_help() -> str:
+    """`--scenario`'s help: every scenario of the sandbox's table, with what goes wrong in it."""
+    from adinsights_ops.sandbox.scenarios import DESCRIPTIONS
+
+    listed = "; ".join(f"{name}: {what}" for name, what in DESCRIPTIONS.items())
+    return f"sandbox only: the failure scenario to rehearse, one of: {listed}"
+
+
 def show(value: object) -> str:
     """A value as the operator gave it: strings quoted (so '' and '\\n' are visible), numbers bare."""
     return repr(value) if isinstance(value, str) else str(value)
