@@ -40,7 +40,8 @@ def command_label(command: Any) -> str:
     return " ".join(words) or "(task definition command)"
 
 
-def _params(body: bytes, protocol: str) -> Mapping[str, Any]:
+def request_params(body: bytes, protocol: str, query: str = "") -> Mapping[str, Any]:
+    """A request's parameters: its JSON body, or its query-protocol form (body and query string)."""
     if protocol == "json":
         try:
             data = json.loads(body or b"{}")
@@ -48,7 +49,8 @@ def _params(body: bytes, protocol: str) -> Mapping[str, Any]:
             return {}
         return data if isinstance(data, dict) else {}
     if protocol == "query":
-        return {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+        form = parse_qs(query) | parse_qs(body.decode("utf-8", "replace"))
+        return {k: v[0] for k, v in form.items()}
     return {}
 
 
@@ -57,12 +59,12 @@ def effect_of(operation: str, body: bytes, protocol: str) -> str | None:
     if operation in SIMPLE:
         return SIMPLE[operation]
     if operation == "RunTask":
-        params = _params(body, protocol)
+        params = request_params(body, protocol)
         overrides = (params.get("overrides") or {}).get("containerOverrides") or []
         command: Any = next((o["command"] for o in overrides if o.get("command")), [])
         return f"run_task/{command_label(command)}"
     if operation == "UpdateService":
-        service = str(_params(body, protocol).get("service", "?")).rsplit("/", 1)[-1]
+        service = str(request_params(body, protocol).get("service", "?")).rsplit("/", 1)[-1]
         return f"update_service/{service}"
     return None
 

@@ -11,6 +11,10 @@ can prove that a refused command changed nothing) and serves a small control API
     GET  /_sandbox/faults      the plan in force and every fault injected; DELETE clears the plan
     GET  /_sandbox/effects     side effects the server carried out (`effects.py`); DELETE resets
 
+CloudTrail's LookupEvents, which moto lacks, is answered from the server's own record of the calls
+it answered (`cloudtrail.py`); any other operation moto lacks is a clean 501 NotImplemented answer.
+The control routes live in `_control.py`, the request classification in `_requests.py`.
+
 Neither the control API, the stand-ins under `/_sandbox/`, moto's own API nor the requests the
 server makes itself (seeding, saving its state) are ever faulted.
 """
@@ -18,17 +22,13 @@ server makes itself (seeding, saving its state) are ever faulted.
 from __future__ import annotations
 
 import io
-import json
 import logging
-import socket
-import struct
 import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs, unquote
 
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import (
@@ -38,9 +38,23 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import make_server
 
-from adinsights_ops.aws import is_mutating
 from adinsights_ops.config import Environment
-from adinsights_ops.sandbox import CREDENTIALS, persist
+from adinsights_ops.sandbox import CREDENTIALS, _control, cloudtrail, persist
+from adinsights_ops.sandbox._control import CONTROL
+from adinsights_ops.sandbox._requests import (
+    INTERNAL_ENVIRON,
+    INTERNAL_HEADER,
+    aws_error,
+    call_is_mutating,
+    client_token,
+    drop_connection,
+    mark_internal,
+    operation_and_key,
+    operation_of,
+    protocol_of,
+    s3_operation,
+    signing_service,
+)
 from adinsights_ops.sandbox.apps import WsgiApp, simulators
 from adinsights_ops.sandbox.effects import Effects, effect_of
 from adinsights_ops.sandbox.faults import (
@@ -51,118 +65,23 @@ from adinsights_ops.sandbox.faults import (
     FaultInjector,
     FaultPlan,
     error_answer,
-    plan_from,
 )
 from adinsights_ops.sandbox.scenarios import scenario_for
 from adinsights_ops.sandbox.scheduler import EcsScheduler, Scenario, SchedulerTimings
 
-CONTROL = "/_sandbox"
-INTERNAL_HEADER = "X-Adinsights-Sandbox-Internal"
-"""Set on the server's own requests (seeding, saving): never faulted, never counted as effects."""
-
+__all__ = [
+    "CONTROL",
+    "INTERNAL_HEADER",
+    "SandboxServer",
+    "call_is_mutating",
+    "operation_and_key",
+    "operation_of",
+    "protocol_of",
+    "s3_operation",
+    "signing_service",
+]
 StartResponse = Callable[..., Any]
-
-
-def protocol_of(environ: dict[str, Any], body: bytes) -> str:
-    """json (X-Amz-Target), query (Action=...) or rest (S3 and other REST APIs)."""
-    if environ.get("HTTP_X_AMZ_TARGET"):
-        return "json"
-    if "Action" in parse_qs(environ.get("QUERY_STRING", "")):
-        return "query"
-    form = "x-www-form-urlencoded" in environ.get("CONTENT_TYPE", "")
-    if body and form and "Action" in parse_qs(body.decode("utf-8", "replace")):
-        return "query"
-    return "rest"
-
-
-def signing_service(environ: dict[str, Any]) -> str:
-    """The service in the request's SigV4 credential scope (`.../eu-west-1/s3/aws4_request`)."""
-    authorization = environ.get("HTTP_AUTHORIZATION", "")
-    scope = authorization.split("Credential=", 1)[-1].split(",", 1)[0].split("/")
-    return scope[3] if len(scope) >= 5 else ""
-
-
-def operation_of(environ: dict[str, Any], body: bytes) -> str:
-    """The AWS operation a request asks for, from its target header, Action, or method and path."""
-    return operation_and_key(environ, body)[0]
-
-
-def operation_and_key(environ: dict[str, Any], body: bytes) -> tuple[str, str]:
-    """(operation, S3 object key or "") of a request; S3 operations by their API names."""
-    target = environ.get("HTTP_X_AMZ_TARGET", "")
-    if target:
-        return str(target.rsplit(".", 1)[-1]), ""
-    query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
-    if "Action" in query:
-        return str(query["Action"][0]), ""
-    if body and "x-www-form-urlencoded" in environ.get("CONTENT_TYPE", ""):
-        form = parse_qs(body.decode("utf-8", "replace"))
-        if "Action" in form:
-            return form["Action"][0], ""
-    method = environ.get("REQUEST_METHOD", "GET")
-    path = environ.get("PATH_INFO", "/")
-    if signing_service(environ) == "s3":
-        return s3_operation(method, path, query, environ)
-    return f"{method} {path}", ""
-
-
-_S3_SUBRESOURCES = (
-    "tagging", "versioning", "lifecycle", "policy", "encryption", "acl", "cors", "logging",
-    "notification", "publicAccessBlock", "ownershipControls", "website", "replication",
-    "location", "object-lock", "accelerate", "requestPayment", "inventory", "metrics",
-    "analytics", "intelligent-tiering",
-)  # fmt: skip
-
-
-def s3_operation(
-    method: str, path: str, query: dict[str, list[str]], environ: dict[str, Any]
-) -> tuple[str, str]:
-    """The S3 API operation of a path-style request, and its object key."""
-    bucket, _, key = path.lstrip("/").partition("/")
-    key = unquote(key)
-    sub = next((s for s in _S3_SUBRESOURCES if s in query), "")
-    suffix = "".join(part[:1].upper() + part[1:] for part in sub.split("-"))
-    if not bucket:
-        return "ListBuckets", ""
-    if key:
-        if method == "PUT":
-            if "partNumber" in query:
-                return "UploadPart", key
-            if sub:
-                return f"PutObject{suffix}", key
-            copy = environ.get("HTTP_X_AMZ_COPY_SOURCE")
-            return ("CopyObject" if copy else "PutObject"), key
-        if method == "POST":
-            return (
-                "CreateMultipartUpload" if "uploads" in query else "CompleteMultipartUpload"
-            ), key
-        if method == "DELETE":
-            return ("AbortMultipartUpload" if "uploadId" in query else "DeleteObject"), key
-        if method == "HEAD":
-            return "HeadObject", key
-        return (f"GetObject{suffix}" if sub else "GetObject"), key
-    if method == "GET":
-        if sub:
-            return f"GetBucket{suffix}", ""
-        if "versions" in query:
-            return "ListObjectVersions", ""
-        if "uploads" in query:
-            return "ListMultipartUploads", ""
-        return ("ListObjectsV2" if query.get("list-type") == ["2"] else "ListObjects"), ""
-    if method == "PUT":
-        return (f"PutBucket{suffix}" if sub else "CreateBucket"), ""
-    if method == "DELETE":
-        return (f"DeleteBucket{suffix}" if sub else "DeleteBucket"), ""
-    if method == "POST" and "delete" in query:
-        return "DeleteObjects", ""
-    return ("HeadBucket" if method == "HEAD" else f"{method} {path}"), ""
-
-
-def call_is_mutating(operation: str) -> bool:
-    method = operation.split(" ", 1)[0]
-    if method in ("PUT", "POST", "DELETE", "PATCH"):
-        return True
-    return " " not in operation and is_mutating(operation)
+_log = logging.getLogger(__name__)
 
 
 class SandboxServer(ThreadedMotoServer):
@@ -188,6 +107,7 @@ class SandboxServer(ThreadedMotoServer):
         self.scheduler = EcsScheduler(env.account, env.region, timings=timings, scenario=Scenario())
         self.calls: list[dict[str, Any]] = []
         self.effects = Effects()
+        self.trail = cloudtrail.Trail(env.account, env.region)
         self.faults: FaultInjector | None = FaultInjector(faults) if faults is not None else None
         self.scenario_faults: FaultInjector | None = None
         self._slack_baseline = 0
@@ -234,7 +154,7 @@ class SandboxServer(ThreadedMotoServer):
             aws_access_key_id=CREDENTIALS["aws_access_key_id"],
             aws_secret_access_key=CREDENTIALS["aws_secret_access_key"],
         )
-        session.events.register("before-send", _mark_internal)
+        session.events.register("before-send", mark_internal)
 
         def client(service: str) -> Any:
             return session.client(service, endpoint_url=self.endpoint)  # type: ignore[call-overload]
@@ -257,6 +177,7 @@ class SandboxServer(ThreadedMotoServer):
         with self._lock:
             self.calls.clear()
             self.effects.clear()
+            self.trail.clear()
         self._client = client
         self.set_scenario(self.scenario_name)
 
@@ -346,7 +267,7 @@ class SandboxServer(ThreadedMotoServer):
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
-        if path.startswith("/moto-api/") or environ.get(_INTERNAL_ENVIRON):
+        if path.startswith("/moto-api/") or environ.get(INTERNAL_ENVIRON):
             with self._lock:
                 self.scheduler.tick()
                 return list(self._moto_app(environ, start_response))
@@ -365,10 +286,11 @@ class SandboxServer(ThreadedMotoServer):
             if injector is not None:
                 invocation = environ.get("HTTP_AMZ_SDK_INVOCATION_ID", "")
                 fault = injector.decide(operation, key=key, invocation=invocation)
+            at = time.time()
             call: dict[str, Any] = {
                 "operation": operation,
                 "mutating": call_is_mutating(operation),
-                "at": time.time(),
+                "at": at,
             }
             if key:
                 call["key"] = key  # the S3 object key, for tests that tell the lock's writes apart
@@ -376,12 +298,12 @@ class SandboxServer(ThreadedMotoServer):
                 call["fault"] = fault
             self.calls.append(call)
             data: list[bytes] = []
-            token = _client_token(operation, body)
+            token = client_token(operation, body)
             if (fault is None or fault in ACTS_FIRST) and token in self._idempotent:
                 # RunTask with a clientToken it has seen: ECS answers the first call's tasks again
                 answer["status"], answer["headers"], data = self._idempotent[token]
             elif fault is None or fault in ACTS_FIRST:
-                data = list(self._moto_app(environ, keep))
+                data = self._answer(environ, keep, operation, protocol, body)
                 effect = effect_of(operation, body, protocol)
                 succeeded = str(answer.get("status", "500")).startswith("2")
                 if effect is not None and succeeded:
@@ -390,98 +312,73 @@ class SandboxServer(ThreadedMotoServer):
                     self.effects.add(effect, faulted=fault is not None and token is None)
                 if token is not None and succeeded:
                     self._idempotent[token] = (answer["status"], answer["headers"], data)
+            if "status" in answer and not key:  # S3 object calls are data events: not recorded
+                self.trail.record(
+                    environ,
+                    operation=operation,
+                    protocol=protocol,
+                    body=body,
+                    at=at,
+                    status=answer["status"],
+                    headers=answer["headers"],
+                    answer=b"".join(data),
+                )
         if fault is None:
             start_response(answer["status"], answer["headers"])
             return data
         if fault == RESET:
-            _drop_connection(environ)
+            drop_connection(environ)
         if fault == TIMEOUT:
             assert injector is not None
             time.sleep(injector.plan.hold_seconds)  # outside the lock: the sandbox goes on
-            _drop_connection(environ)
+            drop_connection(environ)
         status, headers, error = error_answer(fault, protocol)
+        if (
+            not key
+        ):  # refused before acting, as AWS refuses a throttled call: an event with its error
+            self.trail.record(
+                environ,
+                operation=operation,
+                protocol=protocol,
+                body=body,
+                at=at,
+                status=status,
+                headers=headers,
+                answer=error,
+            )
         start_response(status, headers)
         return [error]
 
-    def _control(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO", "").rstrip("/")
-        method = environ.get("REQUEST_METHOD", "GET")
-        status, payload = "200 OK", {}
+    def _answer(
+        self,
+        environ: dict[str, Any],
+        keep: StartResponse,
+        operation: str,
+        protocol: str,
+        body: bytes,
+    ) -> list[bytes]:
+        """The answer to an AWS call: CloudTrail's LookupEvents from the trail, the rest from moto.
+
+        An operation moto does not implement is an AWS-shaped 501 NotImplemented answer, not a stack
+        trace in the terminal of `inv sandbox.up`.
+        """
+        if cloudtrail.answers(environ, operation):
+            status, headers, data = self.trail.lookup_answer(body, time.time())
+            keep(status, headers)
+            return [data]
         try:
-            if path == CONTROL and method == "GET":
-                payload = self.describe()
-            elif path == CONTROL + "/scenario" and method == "PUT":
-                length = int(environ.get("CONTENT_LENGTH") or 0)
-                name = json.loads(environ["wsgi.input"].read(length) or b"{}").get("name", "none")
-                self.set_scenario(name)
-                payload = self.describe()
-            elif path == CONTROL + "/calls" and method == "GET":
-                with self._lock:
-                    payload = {"calls": list(self.calls)}
-            elif path == CONTROL + "/calls" and method == "DELETE":
-                with self._lock:
-                    self.calls.clear()
-            elif path == CONTROL + "/faults" and method == "PUT":
-                length = int(environ.get("CONTENT_LENGTH") or 0)
-                self.set_faults(plan_from(json.loads(environ["wsgi.input"].read(length) or b"{}")))
-                payload = self._faults_report()
-            elif path == CONTROL + "/faults" and method == "GET":
-                payload = self._faults_report()
-            elif path == CONTROL + "/faults" and method == "DELETE":
-                self.set_faults(None)
-                payload = self._faults_report()
-            elif path == CONTROL + "/effects" and method == "GET":
-                payload = self.effects_report()
-            elif path == CONTROL + "/effects" and method == "DELETE":
-                self.reset_effects()
-                payload = self.effects_report()
-            else:
-                status, payload = "404 Not Found", {"error": f"no {method} {path}"}
-        except Exception as exc:  # the control API answers errors as JSON, never a stack trace
-            status, payload = "400 Bad Request", {"error": str(exc)}
-        data = json.dumps(payload).encode()
-        start_response(
-            status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
-        )
-        return [data]
+            return list(self._moto_app(environ, keep))
+        except NotImplementedError:
+            _log.info("moto does not implement %s: answered 501 NotImplemented", operation)
+            message = f"{operation} is not implemented by the sandbox (moto)"
+            status, headers, data = aws_error(
+                protocol, "501 Not Implemented", "NotImplemented", message
+            )
+            keep(status, headers)
+            return [data]
+
+    def _control(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        return _control.answer(self, environ, start_response)
 
     def _faults_report(self) -> dict[str, Any]:
-        injector = self.injector
-        if injector is None:
-            return {"plan": None, "injected": [], "counts": {}}
-        return injector.report()
-
-
-IDEMPOTENT = ("RunTask",)
-"""Operations whose clientToken makes a repeated call answer the first one's result (ECS)."""
-
-
-def _client_token(operation: str, body: bytes) -> str | None:
-    if operation not in IDEMPOTENT:
-        return None
-    try:
-        token = json.loads(body or b"{}").get("clientToken")
-    except (ValueError, AttributeError):
-        return None
-    return f"{operation}/{token}" if isinstance(token, str) and token else None
-
-
-_INTERNAL_ENVIRON = "HTTP_" + INTERNAL_HEADER.upper().replace("-", "_")
-
-
-def _mark_internal(request: Any, **_: Any) -> None:
-    """botocore before-send hook of the server's own session: mark its requests as internal."""
-    request.headers[INTERNAL_HEADER] = "1"
-
-
-def _drop_connection(environ: dict[str, Any]) -> None:
-    """Close the client's connection without an answer (a TCP reset), then end this request."""
-    connection = environ.get("werkzeug.socket")
-    if connection is not None:
-        try:
-            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass  # the client went away already
-    # werkzeug treats a ConnectionError as a dropped connection: no answer, no log.
-    raise ConnectionResetError("sandbox fault injection: connection reset")
+        return _control.faults_report(self)
