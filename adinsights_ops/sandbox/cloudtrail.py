@@ -254,7 +254,9 @@ class Trail:
         }
         error = _error(status, headers, answer)
         if error is not None:
-            detail["errorCode"], detail["errorMessage"] = error
+            detail["errorCode"] = error[0]
+            if error[1]:
+                detail["errorMessage"] = error[1]
         detail.update(
             {
                 "requestID": request_id,
