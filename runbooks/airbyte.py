@@ -43,13 +43,15 @@ def _settings(ops: OpsEnv) -> Any:
 
 
 @task(
+    klass=options.OpsTask,
+    short={"timeout": "i"},
     help={
         "env": ENV_HELP,
         "connection": "only this connection (a name from environments.yaml airbyte.connections)",
         "timeout": "seconds to wait for each sync (default: airbyte.sync_timeout)",
         "no_adopt": "fail instead of waiting for a sync that is already running",
         "json": JSON_HELP,
-    }
+    },
 )
 @ops_task
 def sync(
@@ -195,7 +197,7 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-@task(help={"env": ENV_HELP, "json": JSON_HELP, "exit_code": EXIT_CODE_HELP})
+@task(klass=options.OpsTask, help={"env": ENV_HELP, "json": JSON_HELP, "exit_code": EXIT_CODE_HELP})
 @ops_task
 def diff(c: Context, env: str | None = None, json: bool = False, exit_code: bool = False) -> None:
     """Compare live Airbyte connections with infrastructure/airbyte/ manifests (reads only)."""
@@ -214,12 +216,13 @@ def diff(c: Context, env: str | None = None, json: bool = False, exit_code: bool
 
 
 @task(
+    klass=options.OpsTask,
     help={
         "env": ENV_HELP,
         "dry_run": "only show what would change (same as airbyte.diff)",
         "yes": "do not ask for confirmation (environments that require approval)",
         "json": JSON_HELP,
-    }
+    },
 )
 @ops_task
 def apply(

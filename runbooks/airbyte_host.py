@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 @task(
-    klass=options.NumbersTask,
+    klass=options.OpsTask,
     help={
         "env": ENV_HELP,
         "json": JSON_HELP,

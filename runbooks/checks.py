@@ -12,6 +12,7 @@ from typing import Any
 
 from invoke import Collection, Context, task
 
+from runbooks import options
 from runbooks.common import ALWAYS_EXIT_CODE_HELP, ENV_HELP, JSON_HELP, ops_task, render_checks
 
 WINDOW_HELP = "how long after the deploy to compare with as long before it (30m, 1h, 1h30m)"
@@ -46,6 +47,7 @@ def _window(window: str) -> float:
 
 
 @task(
+    klass=options.OpsTask,
     name="post-deploy",
     help={
         "env": ENV_HELP,
@@ -69,12 +71,13 @@ def post_deploy(
 
 
 @task(
+    klass=options.OpsTask,
     help={
         "env": ENV_HELP,
         "window": WINDOW_HELP,
         "json": JSON_HELP,
         "exit_code": ALWAYS_EXIT_CODE_HELP,
-    }
+    },
 )
 @ops_task
 def metrics(
@@ -90,7 +93,10 @@ def metrics(
     _run(env, postdeploy.check_metrics, json, window=_window(window))
 
 
-@task(help={"env": ENV_HELP, "json": JSON_HELP, "exit_code": ALWAYS_EXIT_CODE_HELP})
+@task(
+    klass=options.OpsTask,
+    help={"env": ENV_HELP, "json": JSON_HELP, "exit_code": ALWAYS_EXIT_CODE_HELP},
+)
 @ops_task
 def airbyte(
     c: Context, env: str | None = None, json: bool = False, exit_code: bool = False
@@ -101,7 +107,10 @@ def airbyte(
     _run(env, postdeploy.check_airbyte, json)
 
 
-@task(help={"env": ENV_HELP, "json": JSON_HELP, "exit_code": ALWAYS_EXIT_CODE_HELP})
+@task(
+    klass=options.OpsTask,
+    help={"env": ENV_HELP, "json": JSON_HELP, "exit_code": ALWAYS_EXIT_CODE_HELP},
+)
 @ops_task
 def dbt(c: Context, env: str | None = None, json: bool = False, exit_code: bool = False) -> None:
     """dbt's run_results.json is recent and has no failed node."""
@@ -111,12 +120,13 @@ def dbt(c: Context, env: str | None = None, json: bool = False, exit_code: bool 
 
 
 @task(
+    klass=options.OpsTask,
     help={
         "env": ENV_HELP,
         "window": "how far back to read CloudTrail and logs",
         "json": JSON_HELP,
         "exit_code": ALWAYS_EXIT_CODE_HELP,
-    }
+    },
 )
 @ops_task
 def audit(
@@ -133,6 +143,7 @@ def audit(
 
 
 @task(
+    klass=options.OpsTask,
     name="activity-log",
     help={"env": ENV_HELP, "json": JSON_HELP, "exit_code": ALWAYS_EXIT_CODE_HELP},
 )

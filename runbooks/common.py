@@ -12,6 +12,8 @@ from typing import Any, TypeVar
 
 from invoke.exceptions import Exit
 
+from runbooks.options import scenario_help
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 ENV_HELP = (
@@ -25,7 +27,8 @@ JSON_HELP = "print the result as JSON on stdout"
 EXIT_CODE_HELP = "exit 1 when differences or failures are found (as `git diff --exit-code`)"
 ALWAYS_EXIT_CODE_HELP = "accepted for uniformity: this task always exits 1 when something failed"
 DRIFT_FOUND = 1  # --exit-code: differences/failures found (docs/reference/exit-codes.md)
-SCENARIO_HELP = "sandbox only: failure scenario to rehearse (failing-rollout, failing-migration)"
+# Built from the sandbox's scenario table when the options are built (scenarios imports no moto).
+SCENARIO_HELP = scenario_help
 
 
 def default_env(given: str | None) -> str:

@@ -13,7 +13,8 @@ SERVICES = "backend worker beat frontend"
 
 
 @task(
-    klass=options.NumbersTask,
+    klass=options.OpsTask,
+    short={"timeout": "i"},
     help={
         "services": f'compose services that must come up (default: "{SERVICES}")',
         "env_file": "variables for compose (default: .env.sample, never real secrets)",

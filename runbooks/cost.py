@@ -26,12 +26,13 @@ def _money(value: Any) -> str:
 
 
 @task(
+    klass=options.OpsTask,
     help={
         "env": ENV_HELP,
         "month": "calendar month YYYY-MM (default: this month to date)",
         "format": "table (default), csv or json (--format json is the same as --json)",
         "json": JSON_HELP,
-    }
+    },
 )
 @ops_task
 def report(
@@ -93,12 +94,13 @@ def _print_report(rep: Any) -> None:
 
 
 @task(
+    klass=options.OpsTask,
     help={
         "env": ENV_HELP,
         "amount": "monthly limit in USD (default: cost.monthly_budget of the environment)",
         "dry_run": "only say what would be created or changed",
         "json": JSON_HELP,
-    }
+    },
 )
 @ops_task
 def budgets(
@@ -176,7 +178,7 @@ def _print_scale(result: Any, as_json: bool) -> None:
         print(f"restored; {result.parameter} deleted")
 
 
-@task(help={"env": COST_ENV_HELP, "json": JSON_HELP})
+@task(klass=options.OpsTask, help={"env": COST_ENV_HELP, "json": JSON_HELP})
 @ops_task
 def scale_down(c: Context, env: str | None = None, json: bool = False) -> None:
     """Scale every service to 0, remembering the counts (SSM); not for production."""
@@ -194,7 +196,7 @@ def scale_down(c: Context, env: str | None = None, json: bool = False) -> None:
     _print_scale(result, json)
 
 
-@task(help={"env": COST_ENV_HELP, "json": JSON_HELP})
+@task(klass=options.OpsTask, help={"env": COST_ENV_HELP, "json": JSON_HELP})
 @ops_task
 def scale_up(c: Context, env: str | None = None, json: bool = False) -> None:
     """Scale every service back to the counts scale-down remembered; not for production."""
@@ -213,6 +215,8 @@ def scale_up(c: Context, env: str | None = None, json: bool = False) -> None:
 
 
 @task(
+    klass=options.OpsTask,
+    short={"down": "", "dry_run": "d"},
     help={
         "env": COST_ENV_HELP,
         "down": 'cron of the scale-down (default "0 20 * * MON-FRI")',
@@ -221,7 +225,7 @@ def scale_up(c: Context, env: str | None = None, json: bool = False) -> None:
         "remove": "delete the off-hours scheduled actions instead",
         "dry_run": "only say what would change",
         "json": JSON_HELP,
-    }
+    },
 )
 @ops_task
 def schedule(
@@ -274,11 +278,13 @@ def schedule(
 
 
 @task(
+    klass=options.OpsTask,
+    short={"days": ""},
     help={
         "env": ENV_HELP,
         "days": "days of CloudWatch data to judge by (default 14)",
         "json": JSON_HELP,
-    }
+    },
 )
 @ops_task
 def rightsize(

@@ -89,6 +89,7 @@ def _vars(text: str) -> dict[str, Any] | None:
 
 
 @task(
+    klass=opts.OpsTask,
     help={
         "env": ENV_HELP,
         "select": 'dbt selection, e.g. "fct_campaign_daily+" (space-separated for several)',
@@ -100,7 +101,7 @@ def _vars(text: str) -> dict[str, Any] | None:
         "upload": "put run_results.json and manifest.json in the artifacts bucket (failed too)",
         "quiet": "do not echo dbt's output (stderr)",
         "json": JSON_HELP,
-    }
+    },
 )
 @ops_task
 def build(
@@ -176,13 +177,14 @@ def _upload(environment: Environment, settings: DbtSettings, result: BuildResult
 
 
 @task(
+    klass=opts.OpsTask,
     help={
         "env": ENV_HELP,
         "max_age": f"how old the last build may be (default {DEFAULT_MAX_AGE}; 90m, 1d, 3600)",
         "path": "read this run_results.json instead of the one in the artifacts bucket",
         "bucket": "artifacts bucket (default: dbt.artifacts_bucket of the environment)",
         "json": JSON_HELP,
-    }
+    },
 )
 @ops_task
 def freshness(

@@ -21,6 +21,8 @@ from runbooks.common import (
 
 
 @task(
+    klass=options.OpsTask,
+    short={"reason": ""},
     default=True,
     help={
         "env": ENV_HELP,
@@ -165,7 +167,7 @@ def _print_report(report: Any) -> None:
         print(f"next: {report.next_command}")
 
 
-@task(help={"env": ENV_HELP, "json": JSON_HELP})
+@task(klass=options.OpsTask, help={"env": ENV_HELP, "json": JSON_HELP})
 @ops_task
 def lock_status(c: Context, env: str | None = None, json: bool = False) -> None:
     """Who holds the environment's deploy lock, if anyone."""
@@ -186,13 +188,15 @@ def lock_status(c: Context, env: str | None = None, json: bool = False) -> None:
 
 
 @task(
+    klass=options.OpsTask,
+    short={"reason": ""},
     help={
         "env": ENV_HELP,
         "force": "required: removing someone's lock is deliberate",
         "reason": "required: why the lock is removed (recorded in the journal and the activity log)",
         "yes": "do not ask",
         "json": JSON_HELP,
-    }
+    },
 )
 @ops_task
 def unlock(
@@ -244,9 +248,7 @@ def unlock(
         print(f"removed the lock of run {removed.run_id} held by {removed.who}; recorded why")
 
 
-@task(
-    klass=options.NumbersTask, help={"env": ENV_HELP, "limit": "how many runs", "json": JSON_HELP}
-)
+@task(klass=options.OpsTask, help={"env": ENV_HELP, "limit": "how many runs", "json": JSON_HELP})
 @ops_task
 def status(c: Context, env: str | None = None, limit: int = 10, json: bool = False) -> None:
     """The last runs in the environment's journal."""
@@ -272,12 +274,13 @@ def status(c: Context, env: str | None = None, limit: int = 10, json: bool = Fal
 
 
 @task(
+    klass=options.OpsTask,
     help={
         "env": ENV_HELP,
         "expect_version": "version /api/health/ must report (default: what runs)",
         "json": JSON_HELP,
         "scenario": SCENARIO_HELP,
-    }
+    },
 )
 @ops_task
 def smoke(

@@ -27,7 +27,7 @@ def image_tag_of(task_definition: dict[str, Any]) -> str:
     return ",".join(i.rsplit(":", 1)[-1] for i in images)
 
 
-@task(help={"env": ENV_HELP, "json": JSON_HELP})
+@task(klass=options.OpsTask, help={"env": ENV_HELP, "json": JSON_HELP})
 @ops_task
 def status(c: Context, env: str | None = None, json: bool = False) -> None:
     """Each service: revision, image tag, running/desired, rollout state."""
@@ -85,6 +85,7 @@ def one_off_task_definition(ops: OpsEnv) -> str:
 
 
 @task(
+    klass=options.OpsTask,
     help={
         "env": ENV_HELP,
         "command": 'the command, e.g. "python manage.py migrate"',
@@ -92,7 +93,7 @@ def one_off_task_definition(ops: OpsEnv) -> str:
         "timeout": "seconds to wait for the task to stop (default: the environment's ecs.task_timeout)",
         "json": JSON_HELP,
         "scenario": SCENARIO_HELP,
-    }
+    },
 )
 @ops_task
 def run(
@@ -153,13 +154,14 @@ def _print_task(result: Any, as_json: bool) -> None:
 
 
 @task(
+    klass=options.OpsTask,
     help={
         "env": ENV_HELP,
         "service": "service name (e.g. celery-worker)",
         "count": "desired count",
         "force": "allow more than one copy of a singleton (celery-beat)",
         "json": JSON_HELP,
-    }
+    },
 )
 @ops_task
 def scale(
@@ -210,7 +212,7 @@ def scale(
 
 
 @task(
-    klass=options.NumbersTask,
+    klass=options.OpsTask,
     help={
         "env": ENV_HELP,
         "keep": "revisions to keep per family",

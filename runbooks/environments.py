@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from invoke import Collection, Context, task
 
+from runbooks import options
 from runbooks.common import ALWAYS_EXIT_CODE_HELP, ENV_HELP, JSON_HELP, ops_task, to_json
 
 
-@task(help={"json": JSON_HELP})
+@task(klass=options.OpsTask, help={"json": JSON_HELP})
 @ops_task
 def list_(c: Context, json: bool = False) -> None:
     """List the environments in environments.yaml and whether each is ready to use."""
@@ -44,7 +45,7 @@ def list_(c: Context, json: bool = False) -> None:
         print(to_json({"source": str(source), "environments": found}))
 
 
-@task(help={"env": ENV_HELP, "json": JSON_HELP})
+@task(klass=options.OpsTask, help={"env": ENV_HELP, "json": JSON_HELP})
 @ops_task
 def show(c: Context, env: str | None = None, json: bool = False) -> None:
     """Show one environment as the tool sees it, after validation."""
@@ -67,12 +68,13 @@ def show(c: Context, env: str | None = None, json: bool = False) -> None:
 
 
 @task(
+    klass=options.OpsTask,
     help={
         "env": ENV_HELP,
         "image_tag": "the tag to check (default: the environment's default)",
         "json": JSON_HELP,
         "exit_code": ALWAYS_EXIT_CODE_HELP,
-    }
+    },
 )
 @ops_task
 def check(

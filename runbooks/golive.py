@@ -14,6 +14,7 @@ from runbooks.common import ENV_HELP, JSON_HELP, ops_task, render_checks, say
 
 
 @task(
+    klass=options.OpsTask,
     default=True,
     help={
         "env": ENV_HELP,

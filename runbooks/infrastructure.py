@@ -87,6 +87,7 @@ def _print_plan(plan: InfraPlan, environment: str) -> None:
 
 
 @task(
+    klass=options.OpsTask,
     help={
         "env": ENV_HELP,
         "engine": ENGINE_HELP,
@@ -94,7 +95,7 @@ def _print_plan(plan: InfraPlan, environment: str) -> None:
         "stack": STACK_HELP,
         "json": JSON_HELP,
         "exit_code": EXIT_CODE_HELP,
-    }
+    },
 )
 @ops_task
 def plan(
@@ -135,6 +136,8 @@ def plan(
 
 
 @task(
+    klass=options.OpsTask,
+    short={"reason": ""},
     help={
         "env": ENV_HELP,
         "engine": ENGINE_HELP,
@@ -143,7 +146,7 @@ def plan(
         "yes": "apply without asking (the plan is still shown)",
         "reason": "why (recorded with the lock)",
         "json": JSON_HELP,
-    }
+    },
 )
 @ops_task
 def apply(
@@ -206,7 +209,10 @@ def apply(
         print(f"  {key} = {value}")
 
 
-@task(help={"env": ENV_HELP, "json": JSON_HELP, "exit_code": ALWAYS_EXIT_CODE_HELP})
+@task(
+    klass=options.OpsTask,
+    help={"env": ENV_HELP, "json": JSON_HELP, "exit_code": ALWAYS_EXIT_CODE_HELP},
+)
 @ops_task
 def verify(c: Context, env: str | None = None, json: bool = False, exit_code: bool = False) -> None:
     """Check the live environment against the runbook's blueprint (section 2), with evidence."""

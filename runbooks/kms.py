@@ -18,7 +18,7 @@ def _print_rotations(rotations: Any, limit: int = 5) -> None:
         print(f"  {when}  {r.kind}")
 
 
-@task(help={"env": ENV_HELP, "json": JSON_HELP})
+@task(klass=options.OpsTask, help={"env": ENV_HELP, "json": JSON_HELP})
 @ops_task
 def status(c: Context, env: str | None = None, json: bool = False) -> None:
     """The key: enabled, automatic rotation on, last rotations. Exit 1 when it is not healthy."""
@@ -43,11 +43,12 @@ def status(c: Context, env: str | None = None, json: bool = False) -> None:
 
 
 @task(
+    klass=options.OpsTask,
     help={
         "env": ENV_HELP,
         "yes": "approve without the typed confirmation (production)",
         "json": JSON_HELP,
-    }
+    },
 )
 @ops_task
 def rotate_key(c: Context, env: str | None = None, yes: bool = False, json: bool = False) -> None:
@@ -76,12 +77,13 @@ def rotate_key(c: Context, env: str | None = None, yes: bool = False, json: bool
 
 
 @task(
+    klass=options.OpsTask,
     help={
         "env": ENV_HELP,
         "to_key": "key id, ARN or alias to wrap the DEKs under (may be the same key, after rotation)",
         "deks_object": "S3 key, in the state bucket, of the wrapped DEKs (default <env>/tenant-deks.json)",
         "json": JSON_HELP,
-    }
+    },
 )
 @ops_task
 def rewrap(

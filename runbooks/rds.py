@@ -22,11 +22,12 @@ def _span(seconds: float) -> str:
 
 
 @task(
+    klass=options.OpsTask,
     help={
         "env": ENV_HELP,
         "label": "snapshot name (default manual-<env>-<utc time>); made RDS-safe",
         "json": JSON_HELP,
-    }
+    },
 )
 @ops_task
 def snapshot(
@@ -64,7 +65,7 @@ def snapshot(
     print(f"{snap.id}: {snap.status}, {snap.size_gb} GB, taken {_when(snap.created)}")
 
 
-@task(help={"env": ENV_HELP, "json": JSON_HELP})
+@task(klass=options.OpsTask, help={"env": ENV_HELP, "json": JSON_HELP})
 @ops_task
 def snapshots(c: Context, env: str | None = None, json: bool = False) -> None:
     """List the database's snapshots (manual and automated), newest first."""
@@ -87,7 +88,8 @@ def snapshots(c: Context, env: str | None = None, json: bool = False) -> None:
 
 
 @task(
-    klass=options.NumbersTask,
+    klass=options.OpsTask,
+    short={"days": "", "dry_run": "d"},
     help={
         "env": ENV_HELP,
         "keep": "pre-deploy snapshots to keep, newest first (the newest is always kept)",
@@ -139,12 +141,13 @@ def prune(
 
 
 @task(
+    klass=options.OpsTask,
     help={
         "env": ENV_HELP,
         "snapshot": "snapshot id to restore (default: the newest manual snapshot)",
         "yes": "approve without the typed confirmation",
         "json": JSON_HELP,
-    }
+    },
 )
 @ops_task
 def restore(

@@ -10,6 +10,7 @@ from typing import Any
 
 from invoke import Collection, Context, task
 
+from runbooks import options
 from runbooks.common import ENV_HELP, JSON_HELP, ops_task, say, to_json
 
 PROJECT_HELP = (
@@ -56,7 +57,7 @@ def _announce(command: str) -> None:
     say(f"== {command}")
 
 
-@task(help={"project_dir": PROJECT_HELP})
+@task(klass=options.OpsTask, help={"project_dir": PROJECT_HELP})
 @ops_task
 def ci(c: Context, project_dir: str = ".") -> None:
     """Run the CI commands of runbook 4.1 in order; stop at the first that fails (exit 1).
@@ -89,7 +90,7 @@ def _images(c: Context, env: str, sha: str | None, project_dir: str) -> tuple[An
     return environment, settings, resolve_sha(c, sha, project_dir)
 
 
-@task(help={"env": ENV_HELP, "sha": SHA_HELP, "project_dir": PROJECT_HELP})
+@task(klass=options.OpsTask, help={"env": ENV_HELP, "sha": SHA_HELP, "project_dir": PROJECT_HELP})
 @ops_task
 def build(
     c: Context, env: str | None = None, sha: str | None = None, project_dir: str = "."
@@ -114,7 +115,7 @@ def build(
         print(ref)
 
 
-@task(help={"env": ENV_HELP, "sha": SHA_HELP, "project_dir": PROJECT_HELP})
+@task(klass=options.OpsTask, help={"env": ENV_HELP, "sha": SHA_HELP, "project_dir": PROJECT_HELP})
 @ops_task
 def push(
     c: Context, env: str | None = None, sha: str | None = None, project_dir: str = "."
@@ -173,6 +174,7 @@ def _docker_login(c: Context, login: Any, registry: str) -> None:
 
 
 @task(
+    klass=options.OpsTask,
     positional=["version"],
     help={
         "version": "the release, vX.Y.Z",

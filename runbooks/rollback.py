@@ -51,6 +51,7 @@ def _journaled(
 
 
 @task(
+    klass=options.OpsTask,
     default=True,
     help={
         "env": ENV_HELP,
@@ -123,6 +124,7 @@ def rollback(
 
 
 @task(
+    klass=options.OpsTask,
     help={
         "env": ENV_HELP,
         "to_migration": "app:NNNN, e.g. analytics:0042 (runs migrate app NNNN)",
@@ -130,7 +132,7 @@ def rollback(
         "yes": "do not ask (the data-loss window is still printed)",
         "json": JSON_HELP,
         "scenario": SCENARIO_HELP,
-    }
+    },
 )
 @ops_task
 def db(
@@ -220,12 +222,13 @@ def db(
 
 
 @task(
+    klass=options.OpsTask,
     help={
         "env": ENV_HELP,
         "tag": "the release whose Airbyte manifests and dbt models to go back to",
         "repo": "git repository holding the tag (default: the one around environments.yaml)",
         "json": JSON_HELP,
-    }
+    },
 )
 @ops_task
 def data(c: Context, tag: str, env: str | None = None, repo: str = "", json: bool = False) -> None:

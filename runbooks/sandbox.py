@@ -9,7 +9,7 @@ from runbooks.common import JSON_HELP, ops_task, say, to_json
 
 
 @task(
-    klass=options.NumbersTask,
+    klass=options.OpsTask,
     help={
         "env": "the sandbox environment (default: sandbox)",
         "port": "port on 127.0.0.1 (0: any free)",
@@ -61,7 +61,10 @@ def up(
         say("sandbox stopped")
 
 
-@task(help={"env": "the sandbox environment (default: sandbox)", "json": JSON_HELP})
+@task(
+    klass=options.OpsTask,
+    help={"env": "the sandbox environment (default: sandbox)", "json": JSON_HELP},
+)
 @ops_task
 def status(c: Context, env: str = "sandbox", json: bool = False) -> None:
     """Say whether a shared sandbox runs, and where."""
@@ -91,7 +94,7 @@ def status(c: Context, env: str = "sandbox", json: bool = False) -> None:
     )
 
 
-@task(help={"env": "the sandbox environment (default: sandbox)"})
+@task(klass=options.OpsTask, help={"env": "the sandbox environment (default: sandbox)"})
 @ops_task
 def reset(c: Context, env: str = "sandbox") -> None:
     """Forget what the sandbox remembers between commands (deploys, journal, revisions)."""

@@ -19,12 +19,13 @@ from runbooks.common import (
 
 
 @task(
+    klass=options.OpsTask,
     help={
         "env": ENV_HELP,
         "env_sample": "the app's .env.sample (default: .env.sample beside environments.yaml)",
         "json": JSON_HELP,
         "exit_code": ALWAYS_EXIT_CODE_HELP,
-    }
+    },
 )
 @ops_task
 def audit(
@@ -74,11 +75,12 @@ def audit(
 
 
 @task(
+    klass=options.OpsTask,
     help={
         "env": ENV_HELP,
         "yes": "approve without the typed confirmation (production)",
         "json": JSON_HELP,
-    }
+    },
 )
 @ops_task
 def rotate_deks(c: Context, env: str | None = None, yes: bool = False, json: bool = False) -> None:
