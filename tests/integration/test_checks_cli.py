@@ -7,6 +7,7 @@ runs once, then `inv checks.post-deploy` and `inv golive` read what it left.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 from collections.abc import Iterator
@@ -161,11 +162,16 @@ def test_post_deploy_checks_pass_after_a_deploy(
         "airbyte: meta_ads": "pass",
         "airbyte: google_ads": "pass",
         "dbt: run results": "pass",
-        "audit: credential activity": "not available",  # moto has no CloudTrail LookupEvents
+        "audit: credential activity": "pass",  # the sandbox's CloudTrail: nothing denied
         "audit: leaked secrets": "pass",
         "activity log": "pass",
     }
     items = {item["name"]: item for item in report["items"]}
+    assert re.search(
+        r"[1-9]\d* Secrets Manager events", items["audit: credential activity"]["evidence"]
+    )
+    # the sandbox answered LookupEvents itself: no traceback in the terminal of `inv sandbox.up`
+    assert "Traceback" not in (seeded.home / "sandbox-up.log").read_text()
     assert deployed["run_id"] in items["activity log"]["evidence"]
     assert deployed["run_id"] in items["metrics: 5xx errors"]["detail"]
     assert (
@@ -182,7 +188,7 @@ def test_each_check_runs_on_its_own_as_a_table(
         ("metrics", "  pass  metrics: 5xx errors"),
         ("airbyte", "  pass  airbyte: meta_ads"),
         ("dbt", "  pass  dbt: run results"),
-        ("audit", "  n/a   audit: credential activity"),
+        ("audit", "  pass  audit: credential activity"),
         ("activity-log", "  pass  activity log"),
     ):
         result = run(seeded, f"checks.{name}", "--env", "sandbox")
