@@ -3,16 +3,34 @@
 from __future__ import annotations
 
 import functools
-import json
 import sys
-import time
 from collections.abc import Callable
-from datetime import date, datetime
 from typing import Any, TypeVar
 
 from invoke.exceptions import Exit
 
 from runbooks.options import scenario_help
+from runbooks.render import Progress, checks, error_json, say, short_arn, to_json
+from runbooks.render._json import _default
+
+__all__ = [
+    "ALWAYS_EXIT_CODE_HELP",
+    "DRIFT_FOUND",
+    "ENV_HELP",
+    "EXIT_CODE_HELP",
+    "JSON_HELP",
+    "SCENARIO_HELP",
+    "ProgressPrinter",
+    "_default",
+    "confirm",
+    "default_env",
+    "error_json",
+    "ops_task",
+    "render_checks",
+    "say",
+    "short",
+    "to_json",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -141,17 +159,6 @@ class _Watched:
         return getattr(self.stream, name)
 
 
-def error_json(message: str | None, code: int) -> str:
-    """The error object printed on stdout under `--json`: the `error:` line without its prefix."""
-    lines = (message or "").splitlines() or ["failed"]
-    first = lines[0].removeprefix("error: ").strip()
-    found: dict[str, Any] = {"error": first, "exit_code": code}
-    details = [line.strip() for line in lines[1:] if line.strip()]
-    if details:
-        found["details"] = details
-    return json.dumps(found, sort_keys=True)
-
-
 def confirm(environment: str, yes: bool, action: str) -> bool:
     """Production-style approval: `--yes`, or the environment's name typed at the prompt."""
     if yes:
@@ -164,116 +171,11 @@ def confirm(environment: str, yes: bool, action: str) -> bool:
     return answer.strip() == environment
 
 
-def _default(value: Any) -> Any:
-    import attrs
-
-    if attrs.has(type(value)):
-        return attrs.asdict(value, recurse=True)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
-    return str(value)
-
-
-def to_json(value: Any) -> str:
-    import attrs
-
-    if attrs.has(type(value)):
-        value = attrs.asdict(value, recurse=True, value_serializer=lambda _i, _a, v: _plain(v))
-    return json.dumps(value, indent=2, default=_default, sort_keys=True)
-
-
-def _plain(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime | date) else value
-
-
-def say(message: str = "") -> None:
-    """Progress and human-facing lines go to stderr; results go to stdout."""
-    print(message, file=sys.stderr, flush=True)
-
-
 def short(arn: str) -> str:
-    return arn.rsplit("/", 1)[-1]
+    """`family:revision` from a task-definition ARN: `adinsights_ops.ecs.short_arn`."""
+    return short_arn(arn)
 
 
-class ProgressPrinter:
-    """Renders rollout events: a live status line on a terminal, plain change lines otherwise."""
-
-    def __init__(self, stream: Any = None, live: bool | None = None) -> None:
-        self.stream = stream or sys.stderr
-        self.live = self.stream.isatty() if live is None else live
-        self.last: dict[str, tuple[Any, ...]] = {}
-        self.status: dict[str, str] = {}
-        self.started = time.monotonic()
-        self._line_open = False
-
-    def _write(self, text: str) -> None:
-        if self._line_open:
-            self.stream.write("\r\033[K")
-            self._line_open = False
-        self.stream.write(text + "\n")
-        self.stream.flush()
-
-    def __call__(self, event: Any) -> None:
-        from adinsights_ops.ecs_views import Phase, Progress, ServiceEvent
-
-        if isinstance(event, Phase):
-            self._write(f"-- {event.name}" + (f": {event.detail}" if event.detail else ""))
-        elif isinstance(event, ServiceEvent):
-            self._write(f"   {event.created_at:%H:%M:%S} {event.message}")
-        elif isinstance(event, Progress):
-            mark = "ok" if event.done else "..."
-            text = (
-                f"{event.service} {event.running}/{event.desired} "
-                f"{event.rollout_state or '-'} {short(event.task_definition)} {mark}"
-            )
-            if self.live:
-                self.status[event.service] = text
-                line = " | ".join(self.status.values()) + f"  [{event.elapsed:.0f}s]"
-                self.stream.write("\r\033[K" + line[:200])
-                self.stream.flush()
-                self._line_open = True
-                return
-            key = (
-                event.running,
-                event.desired,
-                event.rollout_state,
-                event.done,
-                event.task_definition,
-            )
-            if self.last.get(event.service) != key:
-                self.last[event.service] = key
-                self._write(f"   [{event.elapsed:5.1f}s] {text}")
-
-    def close(self) -> None:
-        if self._line_open:
-            self.stream.write("\n")
-            self._line_open = False
-
-
-def render_checks(report: Any, as_json: bool) -> None:
-    """Print a CheckReport as a table (or JSON) and exit 1 when any item failed."""
-    from invoke.exceptions import Exit
-
-    if as_json:
-        print(to_json(report))
-    else:
-        print(f"{report.title}: {report.environment}")
-        width = max((len(i.name) for i in report.items), default=10)
-        for item in report.items:
-            mark = {"pass": "pass", "fail": "FAIL", "not available": "n/a "}[item.status]
-            print(
-                f"  {mark}  {item.name:<{width}}  {item.evidence}"
-                + (f" ({item.detail})" if item.detail else "")
-            )
-        counts = report.counts()
-        print(
-            f"{counts['pass']} pass, {counts['fail']} fail, {counts['not available']} not available"
-        )
-    if not report.ok:
-        raise Exit(
-            f"error: {len(report.failures)} check(s) failed: "
-            + ", ".join(i.name for i in report.failures),
-            1,
-        )
+# The output now lives in runbooks.render; these names stay for the modules not yet moved.
+ProgressPrinter = Progress
+render_checks = checks
