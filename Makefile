@@ -32,12 +32,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(RUN) $(BIN)/mypy --strict adinsights_ops
 
+# DEPLOY_FLAGS: more `inv deploy` options, e.g. DEPLOY_FLAGS=--yes in a CI job whose approval is
+# its protected environment's reviewers (.github/workflows/release.yml): there is no terminal there.
 deploy-staging: $(STAMP)
-	$(RUN) $(BIN)/inv deploy --env staging $(if $(IMAGE_TAG),--image-tag $(IMAGE_TAG),)
+	$(RUN) $(BIN)/inv deploy --env staging $(if $(IMAGE_TAG),--image-tag $(IMAGE_TAG),) $(DEPLOY_FLAGS)
 
 # The guard comes first so that a missing tag is refused before anything is installed or called.
 deploy-prod: guard-image-tag $(STAMP)
-	$(RUN) $(BIN)/inv deploy --env production --image-tag $(IMAGE_TAG)
+	$(RUN) $(BIN)/inv deploy --env production --image-tag $(IMAGE_TAG) $(DEPLOY_FLAGS)
 
 guard-image-tag:
 	@if [ -z "$(IMAGE_TAG)" ]; then echo "error: deploy-prod needs IMAGE_TAG=vX.Y.Z (a tagged release)" >&2; exit 2; fi

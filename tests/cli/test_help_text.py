@@ -155,6 +155,7 @@ def test_listing_and_help_import_neither_boto3_nor_moto(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
 def test_the_program_prints_a_completion_script(shell: str) -> None:
+    assert f"adinsights-ops --print-completion-script {shell}" in (ROOT / "README.md").read_text()
     result = run("--print-completion-script", shell)
     assert result.code == 0, result.stderr
     assert "adinsights-ops" in result.stdout and "--complete" in result.stdout
