@@ -38,4 +38,7 @@ def simulators(env: Environment, server: Any) -> dict[str, WsgiApp]:
     from adinsights_ops.sandbox.slack_sim import SlackSimulator
 
     apps["slack"] = SlackSimulator()
+    from adinsights_ops.sandbox.statuspage_sim import StatuspageSimulator
+
+    apps["statuspage"] = StatuspageSimulator.for_environment(env)
     return apps

@@ -192,6 +192,9 @@ class SandboxServer(ThreadedMotoServer):
             client("secretsmanager").put_secret_value(SecretId=secret_arn, SecretString=url)
         if self.env.notifications.email_from:
             client("ses").verify_email_identity(EmailAddress=self.env.notifications.email_from)
+        from adinsights_ops.sandbox.statuspage_sim import seed_token  # its token names the stand-in
+
+        seed_token(client, self.env, url=f"{self.endpoint}{CONTROL}/statuspage")
 
     def save(self) -> None:
         """Write down what the next sandbox of this environment should start from."""
