@@ -15,7 +15,15 @@ written plain, exactly as before, so pipes and tests see stable text.
 from __future__ import annotations
 
 from runbooks.render._checks import checks
-from runbooks.render._console import err_console, out, out_console, say, table, using
+from runbooks.render._console import (
+    err_console,
+    make_console,
+    out,
+    out_console,
+    say,
+    table,
+    using,
+)
 from runbooks.render._json import emit_json, error_json, to_json
 from runbooks.render._progress import Progress, short_arn
 
@@ -25,6 +33,7 @@ __all__ = [
     "emit_json",
     "err_console",
     "error_json",
+    "make_console",
     "out",
     "out_console",
     "say",

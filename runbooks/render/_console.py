@@ -7,9 +7,10 @@ as the tasks have always printed it, so scripts and tests can compare lines.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Protocol
+from typing import IO, Protocol
 
 from rich import box
 from rich.console import Console
@@ -27,14 +28,37 @@ _override: dict[str, Console] = {}
 _active: list[_Above] = []
 
 
+def make_console(
+    file: IO[str] | None = None,
+    *,
+    stderr: bool = False,
+    width: int | None = None,
+    force_terminal: bool | None = None,
+) -> Console:
+    """A rich console with the terminal's width (or `width`); with `NO_COLOR` set, no styles
+    at all (rich alone drops only the colours, keeping bold and italic escapes)."""
+    if os.environ.get("NO_COLOR", ""):
+        return Console(
+            file=file,
+            stderr=stderr,
+            width=width,
+            force_terminal=force_terminal,
+            highlight=False,
+            color_system=None,
+        )
+    return Console(
+        file=file, stderr=stderr, width=width, force_terminal=force_terminal, highlight=False
+    )
+
+
 def err_console() -> Console:
     """The stderr console (progress, messages). It looks up sys.stderr at each write."""
-    return _override.get("err") or Console(stderr=True, highlight=False)
+    return _override.get("err") or make_console(stderr=True)
 
 
 def out_console() -> Console:
     """The stdout console (human-readable results)."""
-    return _override.get("out") or Console(highlight=False)
+    return _override.get("out") or make_console()
 
 
 @contextmanager

@@ -45,7 +45,7 @@ class Progress:
     ) -> None:
         if console is None:
             if stream is not None:
-                console = Console(file=stream, highlight=False, force_terminal=live or None)
+                console = _console.make_console(stream, force_terminal=live or None)
             else:
                 console = _console.err_console()
         self.console = console
