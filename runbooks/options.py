@@ -88,12 +88,14 @@ class OpsTask(NumbersTask):
       option of the task moves to it.
     - Each option's help ends with its type and default, e.g. "how many runs (int, default 10)";
       a help value may be a function returning the text, called when the help is built (so a
-      table it lists is imported only then).
+      table it lists is imported only then). The text without them stays on the option as
+      `plain_help`, for the usage errors that quote it (`plain_help(arg)`).
     """
 
     def __init__(self, *args: Any, short: dict[str, str] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.short = dict(short or {})
+        self._plain_help: dict[str, str] = {}
 
     def arg_opts(self, name: str, default: Any, taken_names: set[str]) -> dict[str, Any]:
         claimed = {letter for letter in self.short.values() if letter}
@@ -108,6 +110,7 @@ class OpsTask(NumbersTask):
         described = opts.get("help")
         if callable(described):
             described = described()
+        self._plain_help[name] = described or ""
         opts["help"] = with_type_and_default(described or "", opts)
         return opts
 
@@ -120,7 +123,14 @@ class OpsTask(NumbersTask):
         twice = sorted({name for name in names if names.count(name) > 1})
         if twice:
             raise ValueError(f"{self.name}: flag names given to two options: {twice}")
+        for argument in arguments:
+            argument.plain_help = self._plain_help.get(argument.name, argument.help)
         return arguments
+
+
+def plain_help(arg: Any) -> str:
+    """An option's help as written, without the "(int, default 10)" that `--help` adds."""
+    return str(getattr(arg, "plain_help", None) or arg.help or "")
 
 
 def with_type_and_default(described: str, opts: dict[str, Any]) -> str:

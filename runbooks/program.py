@@ -31,6 +31,8 @@ from invoke import Program
 from invoke.exceptions import Exit, ParseError, UnexpectedExit
 from invoke.parser import Argument, Parser, ParserContext
 
+from runbooks.options import plain_help  # option help without --help's "(int, default 10)"
+
 EXIT_USAGE = 2
 ENVIRONMENTS_HELP = (
     "the environments file (default: $ADINSIGHTS_ENVIRONMENTS, else environments.yaml in this "
@@ -189,7 +191,7 @@ class OpsProgram(Program):
     def _expected(self, arg: Argument, kind: Any = None) -> str:
         kind = kind or arg.kind
         what = {int: "a whole number", float: "a number"}.get(kind, "a value")
-        return f"{what} ({arg.help})" if arg.help else what
+        return f"{what} ({plain_help(arg)})" if arg.help else what
 
     def _task_names(self) -> list[str]:
         return sorted(self.namespace.task_names) + [
@@ -229,7 +231,7 @@ class OpsProgram(Program):
             names = re.findall(r"'([^']+)'", missing[2])
             args = [a for a in (_find_arg(context, n) for n in names) if a is not None]
             if args:
-                needed = "; ".join(f"--{a.names[0]} ({a.help or 'required'})" for a in args)
+                needed = "; ".join(f"--{a.names[0]} ({plain_help(a) or 'required'})" for a in args)
                 return f"{missing[1]} needs {needed}"
         return message
 
@@ -335,7 +337,7 @@ class OpsProgram(Program):
                 if arg.positional and isinstance(value, str) and value.startswith("--"):
                     raise _Usage(self._unknown(value, context.name or "", context))
                 if arg.takes_value and value == "":
-                    what = arg.help or "a value"
+                    what = plain_help(arg) or "a value"
                     raise _Usage(
                         f"{self._typed(arg)} '': expected {what} "
                         "(an empty value is refused, never taken as the default)"

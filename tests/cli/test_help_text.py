@@ -89,6 +89,22 @@ def test_help_shows_the_type_and_default(task: str, flag: str, shown: str) -> No
     assert described.endswith(shown), described
 
 
+def test_usage_errors_quote_the_help_without_type_and_default() -> None:
+    """The type and default are for `--help`; an error quotes what the option is, once."""
+    assert run("deploy.status", "--limit").error_lines() == [
+        "error: --limit needs a value: expected a whole number (how many runs)"
+    ]
+    assert run("ecs.scale", "--env", "sandbox").error_lines() == [
+        "error: ecs.scale needs --service (service name (e.g. celery-worker)); "
+        "--count (desired count)"
+    ]
+    empty = run("deploy.smoke", "--env", "sandbox", "--expect-version", "").error_lines()
+    assert empty == [
+        "error: --expect-version '': expected version /api/health/ must report (default: what "
+        "runs) (an empty value is refused, never taken as the default)"
+    ]
+
+
 def _scenarios_listed(help_output: str) -> None:
     described = re.sub(r"\s+", "", _option_help(help_output, "--scenario"))
     assert "failing-smoke" in scenarios.names()
