@@ -18,12 +18,13 @@ import importlib
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+from adinsights_ops._version import __version__
 
 _MODULES = (
     "airbyte",
     "aws",
     "config",
+    "cost",
     "dbt",
     "ecs",
     "errors",

@@ -22,7 +22,7 @@ from typing import Any
 import attrs
 import requests
 
-from adinsights_ops import __version__
+from adinsights_ops._version import __version__
 from adinsights_ops.errors import OpsError
 from adinsights_ops.release import RELEASE_TAG
 from adinsights_ops.waiting import SYSTEM_CLOCK, Backoff, Clock

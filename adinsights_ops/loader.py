@@ -15,7 +15,7 @@ from adinsights_ops.errors import UsageError
 from adinsights_ops.opsenv import OpsEnv
 
 if TYPE_CHECKING:
-    from adinsights_ops.ecs_taskdefs import RevisionPlan
+    from adinsights_ops.ecs._taskdefs import RevisionPlan
 
 
 @contextmanager

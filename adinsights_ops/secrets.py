@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from adinsights_ops.ecs_views import describe
+from adinsights_ops.ecs._views import describe
 from adinsights_ops.errors import ConfigError
 
 if TYPE_CHECKING:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 from invoke import Collection, Context, task
 from invoke.exceptions import Exit
 
 from runbooks import options
-from runbooks.common import ENV_HELP, JSON_HELP, ops_task, to_json
-
-if TYPE_CHECKING:
-    from adinsights_ops.airbyte_host import HostCheck
+from runbooks.common import ENV_HELP, JSON_HELP, ops_task
+from runbooks.render import _airbyte as render
 
 
 @task(
@@ -35,76 +33,39 @@ def host_check(
 ) -> None:
     """Airbyte host: data volume disk use and Airbyte's status over SSH; exit 1 on findings."""
     import logging
-    from pathlib import Path
 
-    from adinsights_ops import airbyte_host, config
-    from adinsights_ops.errors import EXIT_FAILED, UsageError
+    from adinsights_ops import config
+    from adinsights_ops.airbyte._runs import check_host
+    from adinsights_ops.errors import EXIT_FAILED
 
     threshold = options.number(threshold, "--threshold", above=True, maximum=100, unit="percent")
     timeout = options.timeout(timeout, "--timeout", maximum=3600)
     environment = config.load(env)
-    ssh = environment.airbyte.ssh if environment.airbyte else None
-    if ssh is None:
-        raise UsageError(
-            f"the Airbyte host (airbyte.ssh) is not configured for {env} in {environment.source}"
-        )
-    base = Path(environment.source).parent
-
-    def resolved(path: str) -> str:
-        # Relative paths in the environments file are relative to its folder.
-        return str(base / Path(path).expanduser())
-
     # paramiko logs transport errors itself; the one line from ops_task says it better.
     logging.getLogger("paramiko").addHandler(logging.NullHandler())
-    result = airbyte_host.check(
-        host=ssh.host,
-        user=ssh.user,
-        port=ssh.port,
-        known_hosts=resolved(ssh.known_hosts),
-        key_file=resolved(ssh.key_file) if ssh.key_file else None,
-        data_volume=ssh.data_volume,
-        status_command=status_command or airbyte_host.DEFAULT_STATUS_COMMAND,
+    result = check_host(
+        environment,
+        connection_factory=fabric_connection,
+        status_command=status_command,
         timeout=timeout,
         threshold=threshold,
     )
-    if json:
-        print(to_json(result))
-    else:
-        _print_table(result)
+    render.host_check(result, json)
     if result.findings:
         raise Exit(code=EXIT_FAILED)
 
 
-def _size(n: int) -> str:
-    if n < 1024:
-        return f"{n} B"
-    value = n / 1024
-    for unit in ("KiB", "MiB", "GiB"):
-        if value < 1024:
-            return f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"
+def fabric_connection(*, host: str, user: str, port: int, connect_kwargs: dict[str, Any]) -> Any:
+    """An unopened Fabric connection that reads no ssh or Fabric config file.
 
+    No ~/.ssh/config, /etc/ssh/ssh_config or Fabric configuration: the environments file is the
+    only source of how to reach the host (`Config(lazy=True)`).
+    """
+    from fabric import Config, Connection
 
-def _print_table(result: HostCheck) -> None:
-    d = result.disk
-    code = result.status_exit_code
-    exit_text = "none (timed out)" if code is None else str(code)
-    print(f"{'host':<12} {result.user}@{result.host}:{result.port}")
-    print(f"{'data volume':<12} {d.path} ({d.filesystem} mounted on {d.mount_point})")
-    print(
-        f"{'disk':<12} {d.used_percent}% used: {_size(d.used_bytes)} of {_size(d.size_bytes)}, "
-        f"{_size(d.available_bytes)} free (threshold {result.threshold:g}%)"
+    return Connection(
+        host=host, user=user, port=port, connect_kwargs=connect_kwargs, config=Config(lazy=True)
     )
-    print(f"{'status':<12} `{result.status_command}` exit {exit_text}")
-    for line in result.status_output.splitlines():
-        print(f"{'':<12} | {line}")
-    if not result.findings:
-        print(f"{'findings':<12} none")
-        return
-    print(f"{'findings':<12} {len(result.findings)}")
-    for finding in result.findings:
-        print(f"{'':<12} - {finding}")
 
 
 ns = Collection("airbyte_host")

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from invoke.exceptions import Exit
 
 from runbooks.options import scenario_help
-from runbooks.render import Progress, checks, error_json, say, short_arn, to_json
+from runbooks.render import Progress, checks, confirm, error_json, say, short_arn, to_json
 from runbooks.render._json import _default
 
 __all__ = [
@@ -157,18 +157,6 @@ class _Watched:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.stream, name)
-
-
-def confirm(environment: str, yes: bool, action: str) -> bool:
-    """Production-style approval: `--yes`, or the environment's name typed at the prompt."""
-    if yes:
-        return True
-    if not sys.stdin.isatty():
-        from adinsights_ops.errors import UsageError
-
-        raise UsageError(f"{action} on {environment} needs approval: pass --yes (not interactive)")
-    answer = input(f"{action} on {environment}. Type the environment name to go on: ")
-    return answer.strip() == environment
 
 
 def short(arn: str) -> str:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from invoke import Collection, Context, task
 
 from runbooks import options
-from runbooks.common import ops_task, say
+from runbooks.common import ops_task
+from runbooks.render import _release as render
 
 SERVICES = "backend worker beat frontend"
 
@@ -35,23 +34,29 @@ def smoke(
     Exit 1 when a service exits or does not run within --timeout (its log tail is shown);
     compose down runs in every case.
     """
+    from adinsights_ops.release._smoke import smoke as compose_smoke
+
+    names, timeout = _options(services, env_file, project_dir, timeout)
+    status = compose_smoke(
+        c,
+        names,
+        env_file=env_file,
+        project_dir=project_dir,
+        timeout=timeout,
+        on_start=render.announce,
+        on_poll=render.ComposeProgress(),
+        on_note=render.note,
+    )
+    render.smoke_passed(status)
+
+
+def _options(
+    services: str, env_file: str, project_dir: str, timeout: float
+) -> tuple[list[str], float]:
+    """The services and the timeout; the checkout and its env file checked before any command."""
     from pathlib import Path
 
-    from adinsights_ops import waiting
-    from adinsights_ops.errors import OpsError, UsageError
-    from adinsights_ops.release_build import (
-        CommandFailed,
-        in_dir,
-        output_tail,
-        run_in_order,
-    )
-    from adinsights_ops.release_compose import (
-        down_command,
-        logs_command,
-        ps_command,
-        up_command,
-        wait_running,
-    )
+    from adinsights_ops.errors import UsageError
 
     names = services.split()
     if not names:
@@ -65,52 +70,7 @@ def smoke(
             "pass --project-dir or --env-file"
         )
     options.readable_file(str(Path(project_dir) / env_file), "--env-file")
-
-    def run(command: str, hide: bool = False) -> Any:
-        return c.run(in_dir(command, project_dir), warn=True, pty=False, hide=hide)
-
-    def ps() -> str:
-        command = ps_command(env_file)
-        result = run(command, hide=True)
-        if result.exited != 0:
-            raise CommandFailed(command, result.exited, output_tail(result.stdout, result.stderr))
-        return str(result.stdout)
-
-    down = down_command(env_file)
-    down_result: Any = None
-    try:
-        run_in_order(lambda cmd: run(cmd), [up_command(names, env_file)], on_start=_announce)
-        last = [""]
-
-        def report(poll: Any) -> None:
-            line = poll.state.describe()
-            if line != last[0]:
-                say(f"   [{poll.elapsed:5.1f}s] {line}")
-                last[0] = line
-
-        status = wait_running(
-            ps, services=names, timeout=timeout, clock=waiting.SYSTEM_CLOCK, on_poll=report
-        )
-    except OpsError as exc:
-        state = getattr(exc, "last_state", None)
-        stuck = [n for n in names if state is None or n not in state.running]
-        if stuck and not isinstance(exc, CommandFailed):
-            say(f"== last log lines of {', '.join(stuck)}")
-            run(logs_command(stuck, env_file))
-        raise
-    finally:
-        _announce(down)
-        down_result = run(down)
-        if down_result.exited != 0:
-            say(f"`{down}` failed with exit code {down_result.exited}: containers may still run")
-    if down_result.exited != 0:
-        tail = output_tail(down_result.stdout, down_result.stderr)
-        raise CommandFailed(down, down_result.exited, tail)
-    print(f"compose smoke passed: {status.describe()}")
-
-
-def _announce(command: str) -> None:
-    say(f"== {command}")
+    return names, timeout
 
 
 ns = Collection("compose")

@@ -106,7 +106,8 @@ def run(
     scenario: str = "",
 ) -> None:
     """Run a one-off command as a Fargate task; print its exit code and log tail."""
-    from adinsights_ops import ecs, oneoff
+    from adinsights_ops import ecs
+    from adinsights_ops.ecs import _oneoff as oneoff
     from adinsights_ops.loader import open_environment
 
     argv = options.command(command, "--command")

@@ -88,9 +88,10 @@ def check(
     from contextlib import ExitStack
 
     from adinsights_ops import checks_report as cr
-    from adinsights_ops import config, preflight
+    from adinsights_ops import config
     from adinsights_ops.errors import OpsError
     from adinsights_ops.loader import open_environment
+    from adinsights_ops.pipeline import _preflight as preflight
     from runbooks.common import render_checks
 
     environment = config.load(env)

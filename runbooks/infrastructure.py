@@ -114,7 +114,7 @@ def plan(
     _check_options(engine, template, stack)
     with open_environment(env) as ops:
         settings = _settings(ops, engine, template, stack)
-        engine_ = infra.engine_for(ops, settings, context=c, on_event=_progress)
+        engine_ = infra.engine_for(ops, settings, runner=c, on_event=_progress)
         if engine_ is None:
             if json:
                 print(to_json({"engine": None, "changes": [], "no_changes": True}))
@@ -182,7 +182,7 @@ def apply(
     with open_environment(env) as ops:
         settings = _settings(ops, engine, template, stack)
         # Made (template, parameters, directory checked) before the lock: a refusal changes nothing.
-        engine_ = infra.engine_for(ops, settings, context=c, on_event=_progress)
+        engine_ = infra.engine_for(ops, settings, runner=c, on_event=_progress)
         if engine_ is None:
             print(f"no infrastructure engine configured for {ops.name}: nothing to apply")
             return

@@ -25,7 +25,7 @@ def _journaled(
 ) -> Any:
     """Run `body()` as a journaled rollback with an incident-log entry, whatever the outcome."""
     from adinsights_ops.errors import OpsError
-    from adinsights_ops.rollback import incident_entry
+    from adinsights_ops.pipeline._rollback import incident_entry
 
     journal = ops.journal()
     record = journal.start(kind, image_tag=tag)
@@ -72,7 +72,7 @@ def rollback(
     from adinsights_ops import config, pipeline
     from adinsights_ops.errors import OpsError
     from adinsights_ops.loader import open_environment
-    from adinsights_ops.rollback import incident_entry
+    from adinsights_ops.pipeline._rollback import incident_entry
 
     environment = config.load(env)
     if environment.approval_required and not confirm(environment.name, yes, "roll back"):
@@ -150,9 +150,9 @@ def db(
     import sys
 
     from adinsights_ops import config, rds
-    from adinsights_ops import rollback as rb
     from adinsights_ops.errors import UsageError
     from adinsights_ops.loader import open_environment
+    from adinsights_ops.pipeline import _rollback as rb
 
     if bool(to_migration) == bool(restore_snapshot):
         raise UsageError("give exactly one of --to-migration app:NNNN or --restore-snapshot ID")
@@ -238,8 +238,8 @@ def data(c: Context, tag: str, env: str | None = None, repo: str = "", json: boo
     from pathlib import Path
 
     from adinsights_ops import config
-    from adinsights_ops import rollback as rb
     from adinsights_ops.loader import open_environment
+    from adinsights_ops.pipeline import _rollback as rb
     from adinsights_ops.release import parse_version
 
     version = parse_version(tag)

@@ -67,7 +67,7 @@ def check_patch(data: Mapping[str, Any]) -> None:
 def seed_connections(env: Environment) -> dict[str, dict[str, Any]]:
     """The environment's connections as Airbyte would report them: as the manifests declare them,
     except for `SEEDED_DRIFT`. A connection without a (readable) manifest is manual and streamless."""
-    from adinsights_ops.airbyte_manifests import load_manifests, manifests_dir
+    from adinsights_ops.airbyte._manifests import load_manifests, manifests_dir
     from adinsights_ops.errors import OpsError
 
     assert env.airbyte is not None

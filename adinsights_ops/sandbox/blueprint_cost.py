@@ -35,8 +35,8 @@ from typing import Any
 import attrs
 
 from adinsights_ops.config import Environment
-from adinsights_ops.cost_budgets import THRESHOLDS, budget_name, spec_for
-from adinsights_ops.cost_settings import settings_for
+from adinsights_ops.cost._budgets import THRESHOLDS, budget_name, spec_for
+from adinsights_ops.cost._settings import settings_for
 from adinsights_ops.errors import UsageError
 
 # USD per day: a small staging-sized ADinsights (Multi-AZ db.t3.medium, 7 Fargate tasks, a

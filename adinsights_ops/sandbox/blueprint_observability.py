@@ -24,9 +24,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from adinsights_ops import golive
+from adinsights_ops import names
 from adinsights_ops.config import Environment
-from adinsights_ops.postdeploy_metrics import ALB, ERRORS_5XX, LATENCY
+from adinsights_ops.postdeploy._metrics import ALB, ERRORS_5XX, LATENCY
 from adinsights_ops.sandbox.blueprint_names import prefix, tag_list, tag_map
 
 HOURS_AROUND = 3
@@ -75,7 +75,7 @@ SLI_METRICS = {  # sli -> (namespace, metric, statistic or p95, threshold, compa
 def load_balancer(env: Environment, elbv2: Any = None) -> str:
     """The ALB's `LoadBalancer` dimension: the blueprint's ALB when there is one (found through
     `elbv2`), else `app/adinsights-<env>/<fixed id>`."""
-    from adinsights_ops.postdeploy_metrics import names_environment
+    from adinsights_ops.postdeploy._metrics import names_environment
 
     if elbv2 is not None:
         for page in elbv2.get_paginator("describe_load_balancers").paginate():
@@ -171,7 +171,7 @@ def _logs(logs: Any, env: Environment, now: datetime) -> None:
 
 
 def _topic(sns: Any, env: Environment) -> str:
-    arn: str = sns.create_topic(Name=golive.alerts_topic(env.name), Tags=tag_list(tag_map(env)))[
+    arn: str = sns.create_topic(Name=names.alerts_topic(env.name), Tags=tag_list(tag_map(env)))[
         "TopicArn"
     ]
     if not sns.list_subscriptions_by_topic(TopicArn=arn).get("Subscriptions"):
@@ -191,7 +191,7 @@ def _alarms(cloudwatch: Any, env: Environment, topic: str, balancer: str) -> Non
             else [{"Name": "Environment", "Value": env.name}]
         )
         cloudwatch.put_metric_alarm(
-            AlarmName=golive.sli_alarm(env.name, sli),
+            AlarmName=names.sli_alarm(env.name, sli),
             AlarmDescription=f"ADinsights {env.name} SLI {sli} (docs/ops/slo-sli.md)",
             Namespace=namespace,
             MetricName=metric,
@@ -208,7 +208,7 @@ def _alarms(cloudwatch: Any, env: Environment, topic: str, balancer: str) -> Non
         )
     for name in env.airbyte.connections if env.airbyte else {}:
         cloudwatch.put_metric_alarm(
-            AlarmName=golive.airbyte_alarm(env.name, name),
+            AlarmName=names.airbyte_alarm(env.name, name),
             AlarmDescription=f"Airbyte {name} sync failed ({env.name})",
             Namespace="ADinsights/Airbyte",
             MetricName="SyncFailures",
@@ -232,7 +232,7 @@ def _schedules(scheduler: Any, ecs: Any, env: Environment, topic: str) -> None:
     existing = {
         s["Name"] for s in scheduler.list_schedules(NamePrefix=prefix(env)).get("Schedules", [])
     }
-    dbt_name = golive.dbt_schedule(env.name)
+    dbt_name = names.dbt_schedule(env.name)
     if dbt_name not in existing:
         cluster = ecs.describe_clusters(clusters=[env.ecs.cluster])["clusters"][0]["clusterArn"]
         family = ecs.describe_task_definition(taskDefinition=env.ecs.one_off_family)
@@ -264,7 +264,7 @@ def _schedules(scheduler: Any, ecs: Any, env: Environment, topic: str) -> None:
                 ),
             },
         )
-    reminder = golive.rotation_schedule(env.name)
+    reminder = names.rotation_schedule(env.name)
     if reminder not in existing:
         scheduler.create_schedule(
             Name=reminder,
@@ -287,7 +287,7 @@ def _schedules(scheduler: Any, ecs: Any, env: Environment, topic: str) -> None:
 
 
 def _dbt_rule(events: Any, env: Environment, topic: str) -> None:
-    rule = golive.dbt_notify_rule(env.name)
+    rule = names.dbt_notify_rule(env.name)
     events.put_rule(
         Name=rule,
         Description="Notify when the scheduled dbt build task stops (success or failure)",

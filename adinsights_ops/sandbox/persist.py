@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from adinsights_ops.config import Environment
-from adinsights_ops.ecs_taskdefs import REGISTER_KEYS
+from adinsights_ops.ecs._taskdefs import REGISTER_KEYS
 
 
 def path_for(env: Environment) -> Path:

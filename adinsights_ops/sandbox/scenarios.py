@@ -15,7 +15,7 @@ from adinsights_ops.config import Environment
 from adinsights_ops.errors import UsageError
 
 if TYPE_CHECKING:
-    from adinsights_ops.ecs_taskdefs import RevisionPlan
+    from adinsights_ops.ecs._taskdefs import RevisionPlan
 
 
 def _names(values: Iterable[str]) -> frozenset[str]:

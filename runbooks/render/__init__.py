@@ -26,13 +26,30 @@ from runbooks.render._console import (
 )
 from runbooks.render._json import emit_json, error_json, to_json
 from runbooks.render._progress import Progress, short_arn
+from runbooks.render._prompt import (
+    NOT_CONFIRMED,
+    approve,
+    ask,
+    check_approval,
+    confirm,
+    confirm_word,
+    interactive,
+    yes_no,
+)
 
 __all__ = [
+    "NOT_CONFIRMED",
     "Progress",
+    "approve",
+    "ask",
+    "check_approval",
     "checks",
+    "confirm",
+    "confirm_word",
     "emit_json",
     "err_console",
     "error_json",
+    "interactive",
     "make_console",
     "out",
     "out_console",
@@ -41,4 +58,5 @@ __all__ = [
     "table",
     "to_json",
     "using",
+    "yes_no",
 ]

@@ -118,6 +118,7 @@ def production_environments(path: Path, *, state_bucket: str, staging: str = "te
     prod["ecs"]["run_task_network"] = {"subnets": ["subnet-1"], "security_groups": ["sg-1"]}
     prod["health"] = {"base_url": "https://api.example.test", "sample_tenant": "pilot"}
     prod["notifications"]["email_to"] = ["ops@example.test"]
+    prod["notifications"]["status_page"].update(page_id="prodpage01", component="prodapi00001")
     prod["dbt"]["artifacts_bucket"] = "adinsights-prod-dbt-artifacts"
     prod["cost"]["monthly_budget"] = 5000
     prod.pop("airbyte")

@@ -16,8 +16,8 @@ import yaml
 from invoke import Context
 from invoke.exceptions import Exit
 
-from adinsights_ops import airbyte_host
-from adinsights_ops.airbyte_host import (
+from adinsights_ops.airbyte import _host as airbyte_host
+from adinsights_ops.airbyte._host import (
     DiskCheckFailed,
     DiskUsage,
     HostAuthFailed,
@@ -28,7 +28,7 @@ from adinsights_ops.airbyte_host import (
     parse_df,
 )
 from adinsights_ops.errors import EXIT_USAGE, UsageError
-from runbooks.airbyte_host import host_check
+from runbooks.airbyte_host import fabric_connection, host_check
 from tests.integration import sshd
 from tests.integration.sshd import KeyPair, SshServer
 
@@ -71,6 +71,7 @@ def run_check(server: SshServer, known_hosts: Path | str, **options: Any) -> air
         "status_command": str(sshd.script(server, "status-ok.sh", STATUS_OK)),
         "timeout": 10.0,
         "threshold": 100.0,
+        "connection_factory": fabric_connection,
     }
     settings.update(options)
     return airbyte_host.check(**settings)
@@ -547,4 +548,42 @@ def test_a_connection_lost_mid_command_is_unreachable(tmp_path: Path) -> None:
         _check_with(tmp_path, conn)
 
     assert conn.commands == ["df -P -k /var/lib/airbyte", "abctl local status"]
+    assert conn.closed
+
+
+def test_invokes_thread_exception_is_a_lost_connection(tmp_path: Path) -> None:
+    """Invoke wraps an error in its I/O threads in ThreadException; the library knows it by name."""
+    from invoke.exceptions import ThreadException
+    from invoke.runners import Result
+
+    conn = _ScriptedConnection([Result(stdout=GNU_DF, exited=0), ThreadException([])])
+
+    with pytest.raises(HostUnreachable, match="connection lost while running `abctl local status`"):
+        _check_with(tmp_path, conn)
+
+    assert conn.closed
+
+
+def test_a_hanging_status_command_is_a_finding_that_keeps_what_it_printed(tmp_path: Path) -> None:
+    from invoke.exceptions import CommandTimedOut
+    from invoke.runners import Result
+
+    cut = Result(command="abctl local status", stdout="waiting for pods\n", exited=-1)
+    conn = _ScriptedConnection([Result(stdout=GNU_DF, exited=0), CommandTimedOut(cut, timeout=5)])
+
+    result = _check_with(tmp_path, conn)
+
+    assert result.status_exit_code is None
+    assert result.status_output == "waiting for pods"
+    assert result.findings == ("`abctl local status` did not finish within 5s",)
+
+
+def test_an_error_that_is_neither_timeout_nor_lost_connection_is_not_hidden(
+    tmp_path: Path,
+) -> None:
+    conn = _ScriptedConnection([ValueError("a bug in the runner")])
+
+    with pytest.raises(ValueError, match="a bug in the runner"):
+        _check_with(tmp_path, conn)
+
     assert conn.closed

@@ -22,7 +22,7 @@ import pytest
 
 from adinsights_ops import config, lock, pipeline
 from adinsights_ops.aws import Aws
-from adinsights_ops.ecs_views import Phase
+from adinsights_ops.ecs._views import Phase
 from adinsights_ops.opsenv import OpsEnv
 from adinsights_ops.sandbox import CREDENTIALS
 from adinsights_ops.sandbox.scheduler import EcsScheduler

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from adinsights_ops import airbyte, config
-from adinsights_ops.airbyte_manifests import diff_connection, parse_manifest
+from adinsights_ops.airbyte._manifests import diff_connection, parse_manifest
 from adinsights_ops.errors import ConfigError
 from tests.simulated import ENVIRONMENTS, ROOT
 from tests.unit.test_airbyte_contract import GOOGLE, META, Harness, airbyte_harness

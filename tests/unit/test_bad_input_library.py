@@ -284,7 +284,7 @@ BAD_STACKS = ["bad stack name!", "", "1stack", "-x", "a" * 129, "stack\n", "arn:
 @pytest.mark.parametrize("stack", BAD_STACKS, ids=repr)
 def test_an_invalid_stack_name_is_refused_before_any_call(shared: Simulated, stack: str) -> None:
     from adinsights_ops import infra
-    from adinsights_ops.infra_settings import defaults
+    from adinsights_ops.infra._settings import defaults
 
     sim = shared
     sim.calls.clear()
@@ -362,7 +362,7 @@ streams:
 def test_manifest_nonsense_is_a_config_error_naming_file_and_key(
     tmp_path: Path, text: str, key: str, expected: str
 ) -> None:
-    from adinsights_ops.airbyte_manifests import load_manifest
+    from adinsights_ops.airbyte._manifests import load_manifest
 
     path = tmp_path / "meta_ads.yaml"
     path.write_text(text)
@@ -373,7 +373,7 @@ def test_manifest_nonsense_is_a_config_error_naming_file_and_key(
 
 
 def test_a_manifest_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
-    from adinsights_ops.airbyte_manifests import load_manifest
+    from adinsights_ops.airbyte._manifests import load_manifest
 
     path = tmp_path / "meta_ads.yaml"
     path.write_bytes(b"connection: meta\xff\xfe\n")
@@ -382,7 +382,7 @@ def test_a_manifest_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
 
 
 def test_an_empty_stream_list_is_never_patched(h: Harness) -> None:
-    from adinsights_ops.airbyte_manifests import Manifest, apply, diff
+    from adinsights_ops.airbyte._manifests import Manifest, apply, diff
 
     live_before = h.client.get_connection(META)
     empty = Manifest(source="forged.yaml", connection="meta_ads", streams=())
@@ -473,7 +473,7 @@ def _git(cwd: Path, *args: str) -> None:
 def test_rollback_data_refuses_what_is_not_the_project_repository(
     shared: Simulated, tmp_path: Path
 ) -> None:
-    from adinsights_ops import rollback
+    from adinsights_ops.pipeline import _rollback as rollback
 
     sim = shared
     not_a_repo = tmp_path / "plain"
@@ -517,7 +517,7 @@ def test_rollback_data_refuses_what_is_not_the_project_repository(
     ids=repr,
 )
 def test_a_migration_target_is_taken_only_exactly(shared: Simulated, text: str) -> None:
-    from adinsights_ops import rollback
+    from adinsights_ops.pipeline import _rollback as rollback
 
     with pytest.raises(UsageError, match="--to-migration expects app:NNNN"):
         rollback.parse_migration(text)
@@ -533,7 +533,8 @@ def test_a_migration_target_is_taken_only_exactly(shared: Simulated, text: str) 
 def test_dbt_and_dek_rotation_refuse_a_bad_timeout_before_anything(
     shared: Simulated, tmp_path: Path, value: float
 ) -> None:
-    from adinsights_ops import dbt, kms_rotation
+    from adinsights_ops import dbt
+    from adinsights_ops.kms import _rotation as kms_rotation
 
     with pytest.raises(UsageError, match="timeout"):
         dbt.build(
@@ -551,7 +552,7 @@ def test_dbt_and_dek_rotation_refuse_a_bad_timeout_before_anything(
 
 
 def test_empty_values_are_refused_not_taken_as_the_default(shared: Simulated) -> None:
-    from adinsights_ops import preflight
+    from adinsights_ops.pipeline import _preflight as preflight
 
     sim = shared
     assert preflight.resolve_tag(sim.env, None).given == sim.env.default_image_tag

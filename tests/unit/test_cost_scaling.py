@@ -11,7 +11,7 @@ import pytest
 from adinsights_ops import cost, lock
 from adinsights_ops.aws import is_mutating
 from adinsights_ops.config import ReleaseSettings
-from adinsights_ops.ecs_views import describe
+from adinsights_ops.ecs._views import describe
 from adinsights_ops.errors import EXIT_LOCKED, EXIT_USAGE, EnvironmentLocked, WaitTimedOut
 from tests.simulated import Simulated
 

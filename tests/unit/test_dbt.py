@@ -26,7 +26,7 @@ import pytest
 from adinsights_ops import dbt
 from adinsights_ops.errors import EXIT_FAILED, EXIT_USAGE, UsageError, WaitTimedOut
 
-PROJECT = Path(dbt.__file__).parent / "sandbox" / "dbt_project"
+PROJECT = Path(dbt.__file__).parents[1] / "sandbox" / "dbt_project"
 ENVIRONMENTS = Path(__file__).parents[2] / "environments.yaml"
 HAVE_DBT = importlib.util.find_spec("dbt.adapters.duckdb") is not None
 needs_dbt = pytest.mark.skipif(

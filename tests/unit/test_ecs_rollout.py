@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from adinsights_ops import ecs
-from adinsights_ops.ecs_views import ServiceEvent
+from adinsights_ops.ecs._views import ServiceEvent
 from adinsights_ops.errors import WaitTimedOut
 from tests.simulated import Simulated
 
@@ -130,8 +130,8 @@ def test_failing_rollout_puts_every_service_back(sim: Simulated) -> None:
 
 def test_circuit_breaker_rollback_is_a_failure_not_a_success() -> None:
     """ECS can settle a service on the OLD revision after its breaker trips: that is no success."""
-    from adinsights_ops.ecs import _judge
-    from adinsights_ops.ecs_views import ServiceState
+    from adinsights_ops.ecs._settle import judge as _judge
+    from adinsights_ops.ecs._views import ServiceState
 
     state = ServiceState.from_api(
         {

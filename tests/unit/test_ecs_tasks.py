@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from adinsights_ops import ecs
-from adinsights_ops.ecs_taskdefs import (
+from adinsights_ops.ecs._taskdefs import (
     NoMatchingContainer,
     plan_revision,
     repository_of,

@@ -20,9 +20,9 @@ import attrs
 import pytest
 
 from adinsights_ops import golive
-from adinsights_ops import golive_docs as gd
-from adinsights_ops import golive_items as gi
 from adinsights_ops.errors import EXIT_USAGE, UsageError
+from adinsights_ops.golive import _docs as gd
+from adinsights_ops.golive import _items as gi
 from tests.simulated import ROOT, Simulated
 from tests.unit.test_postdeploy import World, by_name, open_world
 

@@ -10,8 +10,8 @@ import pytest
 
 from adinsights_ops import infra
 from adinsights_ops.aws import is_mutating
+from adinsights_ops.config._infra import check_mapping
 from adinsights_ops.errors import ConfigError, UsageError
-from adinsights_ops.infra_settings import check_mapping
 from tests.simulated import Simulated
 
 STACK = "adinsights-sandbox-network-data"

@@ -19,7 +19,7 @@ from botocore.stub import ANY, Stubber
 
 from adinsights_ops import infra
 from adinsights_ops.errors import ConfigError, UsageError, WaitTimedOut
-from adinsights_ops.infra_cloudformation import CloudFormationEngine, template_parameters
+from adinsights_ops.infra._cloudformation import CloudFormationEngine, template_parameters
 from tests.simulated import ROOT, FakeClock
 
 TEMPLATE = ROOT / "infrastructure" / "cloudformation" / "network-data.yaml"

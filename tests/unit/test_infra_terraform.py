@@ -22,7 +22,8 @@ from invoke.runners import Result
 
 from adinsights_ops import infra
 from adinsights_ops.errors import UsageError, WaitTimedOut
-from adinsights_ops.infra_terraform import TerraformEngine, changes_of
+from adinsights_ops.infra._terraform import TerraformEngine, changes_of
+from adinsights_ops.shell import LocalRunner
 from tests.simulated import ROOT, FakeClock
 
 STANDIN = ROOT / "tests" / "fixtures" / "terraform-standin" / "terraform"
@@ -210,6 +211,24 @@ def test_terraform_runs_under_a_deadline(tmp_path: Path) -> None:
     assert raised.value.last_state == ["still planning"]
 
 
+def test_a_local_runner_that_times_out_is_a_wait_timeout(tmp_path: Path) -> None:
+    (tmp_path / "tf").mkdir()
+    hanging = tmp_path / "terraform"
+    hanging.write_text("#!/bin/sh\necho 'Acquiring state lock' >&2\nsleep 30\n")
+    hanging.chmod(0o755)
+    engine = TerraformEngine(
+        LocalRunner(),
+        working_dir=tmp_path / "tf",
+        plan_dir=tmp_path,
+        binary=str(hanging),
+        timeout=0.5,
+    )
+    with pytest.raises(WaitTimedOut) as raised:
+        engine.plan()
+    assert raised.value.what == "terraform init"
+    assert raised.value.last_state == ["Acquiring state lock"]
+
+
 def test_a_missing_working_directory_is_refused_before_running_anything(tmp_path: Path) -> None:
     context = MockContext(run={})
     engine = TerraformEngine(context, working_dir=tmp_path / "nope", plan_dir=tmp_path)
@@ -348,11 +367,28 @@ def test_the_sandbox_can_use_terraform_through_settings(
         asked.append(plan.summary())
         return True
 
-    result = infra.plan_and_apply(sim.ops, approve=approve, settings=settings, context=Context())
+    result = infra.plan_and_apply(sim.ops, approve=approve, settings=settings, runner=Context())
     assert result.outcome == "applied"
     assert asked == ["2 to add, 0 to modify, 0 to replace, 0 to remove"]
-    again = infra.plan_and_apply(sim.ops, approve=approve, settings=settings, context=Context())
+    again = infra.plan_and_apply(sim.ops, approve=approve, settings=settings, runner=Context())
     assert again.outcome == "no changes" and len(asked) == 1
+
+
+def test_without_a_runner_terraform_runs_in_a_local_shell(
+    sim: Any, standin: Path, tmp_path: Path
+) -> None:
+    """The deploy pipeline passes no runner: the engine gets `LocalRunner`, not Invoke's."""
+    settings = infra.for_environment(
+        sim.env,
+        engine="terraform",
+        terraform_dir=str(standin),
+        parameters={"environment": "sandbox"},
+    )
+    engine = infra.engine_for(sim.ops, settings)
+    assert isinstance(engine, TerraformEngine) and isinstance(engine.runner, LocalRunner)
+    result = infra.plan_and_apply(sim.ops, approve=lambda plan: True, settings=settings)
+    assert result.outcome == "applied"
+    assert [a[0] for a in calls(standin)] == ["init", "plan", "show", "apply"]
 
 
 @pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from adinsights_ops import infra
 from adinsights_ops.checks_report import CheckItem, CheckReport
-from adinsights_ops.infra_verify import guard
+from adinsights_ops.infra._verify import guard
 from adinsights_ops.sandbox.blueprint_extras import Extras, seed_extras
 from adinsights_ops.sandbox.blueprint_network import Network
 from tests.simulated import Simulated

@@ -10,7 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from adinsights_ops import ecs, kms, lock
-from adinsights_ops.ecs_views import Phase, describe
+from adinsights_ops.ecs._views import Phase, describe
 from adinsights_ops.errors import EXIT_NEEDS_HUMAN
 from adinsights_ops.journal import RunRecord, Step, utcnow
 from adinsights_ops.sandbox.blueprint import DEK_OBJECT_KEY

@@ -20,9 +20,9 @@ import pytest
 from botocore.stub import Stubber
 
 from adinsights_ops import postdeploy
-from adinsights_ops import postdeploy_metrics as pm
 from adinsights_ops.errors import EXIT_USAGE, UsageError
 from adinsights_ops.opsenv import OpsEnv
+from adinsights_ops.postdeploy import _metrics as pm
 from adinsights_ops.sandbox.airbyte_sim import AirbyteSimulator
 from adinsights_ops.sandbox.app_sim import AppSimulator
 from adinsights_ops.sandbox.blueprint_observability import load_balancer, seed_observability

@@ -18,8 +18,8 @@ from botocore.stub import Stubber
 from invoke.exceptions import Exit
 
 from adinsights_ops import postdeploy
-from adinsights_ops import postdeploy_audit as pa
 from adinsights_ops.checks_report import to_markdown
+from adinsights_ops.postdeploy import _audit as pa
 from adinsights_ops.sandbox.blueprint_secrets import sentinel
 from runbooks.common import render_checks, to_json
 from tests.simulated import Simulated

@@ -14,9 +14,10 @@ from typing import Any
 import attrs
 import pytest
 
-from adinsights_ops import pipeline, preflight
-from adinsights_ops.deploy_steps import plan_deploy
+from adinsights_ops import pipeline
 from adinsights_ops.errors import EXIT_USAGE, ConfigError, OpsError
+from adinsights_ops.pipeline import _preflight as preflight
+from adinsights_ops.pipeline._steps import plan_deploy
 from adinsights_ops.release import parse_image_tag
 from tests.simulated import Simulated
 

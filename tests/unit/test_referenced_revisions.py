@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from adinsights_ops import ecs, golive
-from adinsights_ops import golive_items as gi
 from adinsights_ops.aws import is_mutating
 from adinsights_ops.errors import UsageError
+from adinsights_ops.golive import _items as gi
 from adinsights_ops.sandbox.blueprint_observability import seed_observability
 from tests.simulated import Simulated
 

@@ -29,7 +29,7 @@ from adinsights_ops.release import (
     promote,
     validate_sha,
 )
-from adinsights_ops.release_build import (
+from adinsights_ops.release._build import (
     DEFAULT_CI,
     DEFAULT_IMAGES,
     CiStep,
@@ -48,7 +48,7 @@ from adinsights_ops.release_build import (
     registry_login,
     run_in_order,
 )
-from adinsights_ops.release_compose import (
+from adinsights_ops.release._compose import (
     ComposeOutputUnreadable,
     ComposeStatus,
     down_command,

@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutE
 
 from adinsights_ops import config, loader, sandbox
 from adinsights_ops.config import Environment
-from adinsights_ops.ecs_taskdefs import RevisionPlan
+from adinsights_ops.ecs._taskdefs import RevisionPlan
 from adinsights_ops.errors import UsageError
 from adinsights_ops.sandbox.faults import (
     AFTER,
@@ -378,7 +378,7 @@ def test_run_task_is_counted_per_command(clean: SandboxServer, env: Environment)
 
 
 def _plan(env: Environment, service: str, image: str, changed: bool) -> RevisionPlan:
-    from adinsights_ops.ecs_taskdefs import Change
+    from adinsights_ops.ecs._taskdefs import Change
 
     changes = (
         (Change("containerDefinitions[backend].image", image, image + "x"),) if changed else ()

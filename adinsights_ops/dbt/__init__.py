@@ -1,0 +1,61 @@
+"""dbt: build a project in a subprocess, read what it did, publish its artifacts, rebuild a tag."""
+
+from __future__ import annotations
+
+from adinsights_ops.dbt._build import (
+    UploadedArtifacts,
+    artifact_key,
+    build,
+    build_at,
+    dbt_command,
+    upload_artifacts,
+)
+from adinsights_ops.dbt._git import (
+    GitFailed,
+    UnknownTag,
+    schema_changes,
+)
+from adinsights_ops.dbt._process import (
+    ProcessOutcome,
+    Runner,
+    run_process,
+)
+from adinsights_ops.dbt._results import (
+    FAILING_STATUSES,
+    BuildFailed,
+    BuildResult,
+    BuildTimedOut,
+    DbtCrashed,
+    DbtError,
+    Freshness,
+    NodeResult,
+    RunResultsInvalid,
+    freshness,
+    parse_run_results,
+)
+
+__all__ = [
+    "FAILING_STATUSES",
+    "BuildFailed",
+    "BuildResult",
+    "BuildTimedOut",
+    "DbtCrashed",
+    "DbtError",
+    "Freshness",
+    "GitFailed",
+    "NodeResult",
+    "ProcessOutcome",
+    "RunResultsInvalid",
+    "Runner",
+    "UnknownTag",
+    "UploadedArtifacts",
+    "artifact_key",
+    "build",
+    "build_at",
+    "dbt_command",
+    "freshness",
+    "parse_run_results",
+    "run_process",
+    "schema_changes",
+    "upload_artifacts",
+]

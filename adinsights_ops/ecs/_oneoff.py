@@ -1,0 +1,58 @@
+"""One-off commands for an environment: where they run (network, revision) and running them.
+
+Every runbook step that runs `manage.py` or a Celery job as a Fargate task (migrations, seeding, DEK
+rotation, database rollback, cache warming) goes through here, so they all agree on the network and
+on which revision is the backend's.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from adinsights_ops import ecs
+from adinsights_ops.ecs._tasks import network_configuration
+from adinsights_ops.opsenv import OpsEnv
+
+
+def network(ops: OpsEnv) -> dict[str, Any]:
+    """Network settings for one-off tasks: explicit in the config, or copied from a service."""
+    net = ops.env.ecs.network
+    if net.from_service:
+        return ecs.network_from_service(
+            ops.aws.ecs(),
+            cluster=ops.env.ecs.cluster,
+            service=ops.env.ecs.services[net.from_service].name,
+        )
+    return network_configuration(net.subnets, net.security_groups, net.assign_public_ip)
+
+
+def service_revision(ops: OpsEnv, role: str = "backend") -> str:
+    """The revision a service's PRIMARY deployment runs now (not merely the newest registered)."""
+    name = ops.env.ecs.services[role].name
+    (state,) = ecs.status(ops.aws.ecs(), cluster=ops.env.ecs.cluster, services=[name])
+    return state.primary.task_definition if state.primary else state.task_definition
+
+
+def run(
+    ops: OpsEnv,
+    command: str,
+    *,
+    task_definition: str | None = None,
+    container: str | None = None,
+    on_event: ecs.OnEvent | None = None,
+) -> ecs.TaskResult:
+    """Run `command` on `task_definition` (default: the backend's current revision); raises TaskFailed."""
+    return ecs.run_task(
+        ops.aws.ecs(),
+        cluster=ops.env.ecs.cluster,
+        task_definition=task_definition or service_revision(ops),
+        command=shlex.split(command),
+        network=network(ops),
+        container=container or ops.env.ecs.one_off_container,
+        timeout=ops.env.ecs.task_timeout,
+        logs=ops.aws.logs(),
+        on_event=on_event,
+        clock=ops.clock,
+        backoff=ops.env.ecs.polling(ecs.TASK_POLL),
+    )
