@@ -20,7 +20,8 @@ which is what keeps a resumed run from posting twice.
 The token is read from Secrets Manager at the moment of use: its value is a plain token, or JSON
 with `token` (or `api_key`) and optionally `url`, which then replaces the configured URL (a proxy;
 the sandbox's stand-in). It travels as a `Token`, masked in repr and str; no log line, exception or
-result of this module contains it.
+result of this module contains it. A URL is not a secret here (the HTTP stack logs its path): a
+credential belongs in the token.
 """
 
 from __future__ import annotations
@@ -264,12 +265,12 @@ def post_status(
     else:
         tries = f" after {exchange.attempts} attempts" if exchange.attempts > 1 else ""
         if exchange.status is not None and 200 <= exchange.status < 300:
-            incident, component = payload.get("incident", payload), states_for(outcome)[1]
+            incident_status, component_status = states_for(outcome)
             posted = StatusPosted(
                 exchange.status,
                 exchange.attempts,
-                str(incident["status"]),
-                component,
+                incident_status,
+                component_status,
                 _reference(exchange.text),
             )
             log.info("%s: %s%s", name, posted.detail(), tries)
