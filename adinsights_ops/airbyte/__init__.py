@@ -11,6 +11,15 @@ from adinsights_ops.airbyte._client import (
     AirbyteUnavailable,
     client_for,
 )
+from adinsights_ops.airbyte._jobs import (
+    ACTIVE,
+    SyncAlreadyRunning,
+    SyncEvent,
+    SyncFailed,
+    SyncJob,
+    SyncTimedOut,
+    check_connection_id,
+)
 from adinsights_ops.airbyte._manifests import (
     Applied,
     Drift,
@@ -22,14 +31,7 @@ from adinsights_ops.airbyte._manifests import (
     manifests_dir,
 )
 from adinsights_ops.airbyte._sync import (
-    ACTIVE,
-    SyncAlreadyRunning,
-    SyncEvent,
-    SyncFailed,
-    SyncJob,
     SyncOutcome,
-    SyncTimedOut,
-    check_connection_id,
     find_active_job,
     sync,
     sync_all,
