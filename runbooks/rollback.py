@@ -6,18 +6,9 @@ from typing import Any
 
 from invoke import Collection, Context, task
 
-from runbooks import options
-from runbooks.common import (
-    ENV_HELP,
-    JSON_HELP,
-    SCENARIO_HELP,
-    ProgressPrinter,
-    confirm,
-    ops_task,
-    say,
-    short,
-    to_json,
-)
+from runbooks import options, render
+from runbooks.common import ENV_HELP, JSON_HELP, SCENARIO_HELP, ops_task
+from runbooks.render import _rollback as show
 
 
 def _journaled(
@@ -46,8 +37,7 @@ def _journaled(
         logged = incident_entry(
             ops, record, what=what, source=source, target=target, outcome=outcome
         )
-        if logged is not None:
-            say(f"incident log: {logged}")
+        show.incident_logged(logged)
 
 
 @task(
@@ -67,19 +57,17 @@ def rollback(
     """Put the app back on the revisions deployed before a run (from the journal)."""
     if to_run:
         options.run_id(to_run, "--to-run")
-    from invoke.exceptions import Exit
-
     from adinsights_ops import config, pipeline
     from adinsights_ops.errors import OpsError
     from adinsights_ops.loader import open_environment
     from adinsights_ops.pipeline._rollback import incident_entry
 
     environment = config.load(env)
-    if environment.approval_required and not confirm(environment.name, yes, "roll back"):
-        raise Exit("error: not confirmed; nothing was changed", 2)
+    render.check_approval(environment, yes, "roll back")
+    render.approve(environment, yes, "roll back", [f"plan: roll {environment.name} back"])
     with open_environment(environment) as ops:
-        printer = ProgressPrinter()
-        say(f"rolling back {ops.name}")
+        printer = render.Progress()
+        render.say(f"rolling back {ops.name}")
         try:
             record, result = pipeline.rollback(ops, to_run=to_run or None, on_event=printer)
         except OpsError as exc:
@@ -96,8 +84,8 @@ def rollback(
                 )
             raise exc
         printer.close()
-        source = ", ".join(short(a) for a in record.previous_revisions.values())
-        target = ", ".join(short(a) for a in record.deployed_revisions.values())
+        source = ", ".join(render.short_arn(a) for a in record.previous_revisions.values())
+        target = ", ".join(render.short_arn(a) for a in record.deployed_revisions.values())
         logged = incident_entry(
             ops,
             record,
@@ -106,21 +94,7 @@ def rollback(
             target=target,
             outcome="succeeded",
         )
-    if json:
-        print(
-            to_json({"run_id": record.run_id, "rollout": result, "incident_log": str(logged or "")})
-        )
-        return
-    print(f"rollback {record.run_id} of {ops.name}: {record.notes[0] if record.notes else ''}")
-    for o in result.outcomes:
-        state = (
-            "restored"
-            if o.state == "deployed"
-            else "already there"
-            if o.state == "unchanged"
-            else o.state
-        )
-        print(f"  {o.service:<18} {state:<13} runs {short(o.now)} (was {short(o.previous)})")
+    show.app(ops.name, record, result, logged, json)
 
 
 @task(
@@ -147,8 +121,6 @@ def db(
     """Roll the database back: reversible migrations, or a snapshot restore (data-loss window shown)."""
     if to_migration:
         options.migration(to_migration, "--to-migration")
-    import sys
-
     from adinsights_ops import config, rds
     from adinsights_ops.errors import UsageError
     from adinsights_ops.loader import open_environment
@@ -159,10 +131,10 @@ def db(
     app, target = rb.parse_migration(to_migration) if to_migration else ("", "")
     environment = config.load(env)
     with open_environment(environment, scenario=scenario or None) as ops:
-        printer = ProgressPrinter()
+        printer = render.Progress()
         if to_migration:
-            if environment.approval_required and not confirm(
-                env, yes, f"migrate {app} back to {target}"
+            if environment.approval_required and not render.confirm(
+                ops.name, yes, f"migrate {app} back to {target}"
             ):
                 raise UsageError("not confirmed; nothing was changed")
             done = _journaled(
@@ -175,32 +147,22 @@ def db(
                 lambda: rb.migrate_back(ops, app=app, target=target, on_event=printer),
             )
             printer.close()
-            if json:
-                print(to_json(done))
-                return
-            print(f"{app} migrated back to {target} (exit {done.task.exit_code}); it undid:")
-            for line in done.plan.operations:
-                print(f"  {line}")
+            show.migrated(app, target, done, json)
             return
         client = ops.aws.client("rds")
         found = rds.find_snapshot(client, restore_snapshot)
         if found is None:
             raise UsageError(f"no RDS snapshot {restore_snapshot}")
         window = rb.data_loss_window(found.created)
-        print(
-            f"restoring {found.id} (taken {found.created:%Y-%m-%d %H:%M} UTC) into {environment.rds_instance}"
-        )
-        print(
-            f"DATA LOSS: every write in the last {window} (since the snapshot) will not be in the database"
-        )
+        show.restoring(found, environment.rds_instance, window, json)
         if not yes:
-            if not sys.stdin.isatty():
-                raise UsageError("a restore loses data: pass --yes after reading the window above")
-            if (
-                input(f"Type the instance name ({environment.rds_instance}) to restore: ").strip()
-                != environment.rds_instance
-            ):
-                raise UsageError("not confirmed; nothing was changed")
+            instance = environment.rds_instance
+            render.confirm_word(
+                instance,
+                f"Type the instance name ({instance}) to restore",
+                not_interactive="a restore loses data: pass --yes after reading the window above",
+                declined="not confirmed; nothing was changed",
+            )
         restored = _journaled(
             ops,
             "rollback-db",
@@ -212,13 +174,7 @@ def db(
                 client, snapshot_id=found.id, instance=environment.rds_instance, clock=ops.clock
             ),
         )
-    if json:
-        print(to_json(restored))
-        return
-    print(
-        f"{restored.instance} now holds {found.id}; the previous database is {restored.old_instance}"
-    )
-    print(f"data-loss window: {restored.data_loss_window}")
+    show.restored(restored, found, json)
 
 
 @task(
@@ -246,7 +202,7 @@ def data(c: Context, tag: str, env: str | None = None, repo: str = "", json: boo
     environment = config.load(env)
     where = Path(repo) if repo else Path(environment.source).resolve().parent
     with open_environment(environment) as ops:
-        say(f"rolling data back to {version.given} from {where}")
+        render.say(f"rolling data back to {version.given} from {where}")
         done = _journaled(
             ops,
             "rollback-data",
@@ -256,14 +212,7 @@ def data(c: Context, tag: str, env: str | None = None, repo: str = "", json: boo
             version.given,
             lambda: rb.data_back_to(ops, tag=version.given, repo=where),
         )
-    if json:
-        print(to_json(done))
-        return
-    print(f"data rolled back to {done.tag}")
-    print(
-        "  Airbyte: " + ("; ".join(done.airbyte) if done.airbyte else "connections already matched")
-    )
-    print(f"  dbt: {done.dbt}")
+    show.data(done, json)
 
 
 ns = Collection("rollback")
