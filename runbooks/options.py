@@ -19,9 +19,14 @@ from typing import Any, NoReturn
 
 from invoke import Task
 from invoke.exceptions import ParseError
+from invoke.parser import Argument
 
-from adinsights_ops.errors import UsageError
+from adinsights_ops.errors import EXIT_USAGE, UsageError
 
+VERBOSE_HELP = (
+    "show the debug log live on stderr (AWS and HTTP calls, subprocesses; secrets redacted); it is "
+    "always written under the tool's home, and the last line names the file"
+)
 MAX_TIMEOUT = 7 * 24 * 3600.0  # a week: anything longer is a typo, not a wait
 RUN_ID = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{4}")  # journal.new_run_id: 20261126T051500Z-3fa2
 MIGRATION = re.compile(r"(?P<app>[a-z_][a-z0-9_]*):(?P<target>[0-9]{4}|zero)")
@@ -86,16 +91,14 @@ class OpsTask(NumbersTask):
       from the one the flag has in every other task (docs/reference/options.md); "" gives the
       option none. The letter Invoke would have given a mapped option stays unused, so no other
       option of the task moves to it.
-    - Each option's help ends with its type and default, e.g. "how many runs (int, default 10)";
-      a help value may be a function returning the text, called when the help is built (so a
-      table it lists is imported only then). The text without them stays on the option as
-      `plain_help`, for the usage errors that quote it (`plain_help(arg)`).
+    - Each option's help ends with its type and default, e.g. "how many runs (int, default 10)"
+      (see `Option`). A help value may be a function returning the text: it is called when the
+      help is first read, so a table it lists is never imported by `--list` or a plain run.
     """
 
     def __init__(self, *args: Any, short: dict[str, str] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.short = dict(short or {})
-        self._plain_help: dict[str, str] = {}
 
     def arg_opts(self, name: str, default: Any, taken_names: set[str]) -> dict[str, Any]:
         claimed = {letter for letter in self.short.values() if letter}
@@ -107,25 +110,72 @@ class OpsTask(NumbersTask):
                 taken_names.add(would)  # left unused: the options after this one keep theirs
             letter = self.short[name]
             opts["names"] = [long, letter] if letter else [long]
-        described = opts.get("help")
-        if callable(described):
-            described = described()
-        self._plain_help[name] = described or ""
-        opts["help"] = with_type_and_default(described or "", opts)
         return opts
 
     def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Any]:
         unknown = set(self.short) - set(self.argspec(self.body).parameters)
         if unknown:
             raise ValueError(f"{self.name}: short forms for options it does not have: {unknown}")
-        arguments: list[Any] = super().get_arguments(ignore_unknown_help)
+        arguments = [Option.of(argument) for argument in super().get_arguments(ignore_unknown_help)]
         names = [name for argument in arguments for name in argument.names]
         twice = sorted({name for name in names if names.count(name) > 1})
         if twice:
             raise ValueError(f"{self.name}: flag names given to two options: {twice}")
-        for argument in arguments:
-            argument.plain_help = self._plain_help.get(argument.name, argument.help)
+        if "verbose" not in names:
+            arguments.append(
+                Option(names=("verbose",), kind=bool, default=False, help=VERBOSE_HELP)
+            )
         return arguments
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the task with its debug log open (runbooks.debuglog); `--verbose` shows it live."""
+        from invoke.exceptions import Exit
+
+        from runbooks.debuglog import run_log
+
+        verbose = bool(kwargs.pop("verbose", False))
+        with run_log(verbose=verbose) as log:
+            try:
+                return super().__call__(*args, **kwargs)
+            except Exit as exc:
+                log.announce = exc.code != EXIT_USAGE  # a refused command line stays one line
+                raise
+
+
+class Option(Argument):  # type: ignore[misc]
+    """An Invoke option whose help, as `--help` shows it, ends with its type and default.
+
+    `plain_help` is the help as written, which usage errors quote ("expected a whole number (how
+    many runs)"). A help given as a function is called on first reading, never while parsing.
+    """
+
+    @classmethod
+    def of(cls, argument: Argument) -> Option:
+        return cls(
+            names=argument.names,
+            kind=argument.kind,
+            default=argument.default,
+            help=argument.help,
+            positional=argument.positional,
+            optional=argument.optional,
+            incrementable=argument.incrementable,
+            attr_name=argument.attr_name,
+        )
+
+    @property
+    def plain_help(self) -> str:
+        if callable(self._described):
+            self._described = self._described()
+        return str(self._described or "")
+
+    @property
+    def help(self) -> str:
+        opts = {"kind": self.kind, "default": self.default, "positional": self.positional}
+        return with_type_and_default(self.plain_help, opts)
+
+    @help.setter
+    def help(self, value: Any) -> None:
+        self._described = value
 
 
 def plain_help(arg: Any) -> str:

@@ -191,7 +191,7 @@ class OpsProgram(Program):
     def _expected(self, arg: Argument, kind: Any = None) -> str:
         kind = kind or arg.kind
         what = {int: "a whole number", float: "a number"}.get(kind, "a value")
-        return f"{what} ({plain_help(arg)})" if arg.help else what
+        return f"{what} ({plain_help(arg)})" if plain_help(arg) else what
 
     def _task_names(self) -> list[str]:
         return sorted(self.namespace.task_names) + [
