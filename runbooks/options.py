@@ -14,8 +14,9 @@ from __future__ import annotations
 import math
 import re
 import shlex
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 from invoke import Task
 from invoke.exceptions import ParseError
@@ -34,6 +35,10 @@ _INTEGER = re.compile(r"[+-]?[0-9]+")
 _NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
 _CRON_PART = re.compile(r"(?:\*|([0-9]+)(?:-([0-9]+))?)(?:/([0-9]+))?")
 _CRON_RANGES = (("minute", 0, 59), ("hour", 0, 23), ("day-of-month", 1, 31), ("month", 1, 12))
+# `--env` left out: Invoke passes None, and `common.ops_task` puts `default_env()`'s answer (the
+# name from $ADINSIGHTS_ENV, never None) in its place before the body runs. A task declares
+# `env: str = options.ENV_DEFAULT`, so its body is typed with the name it always receives.
+ENV_DEFAULT: str = cast(str, None)
 
 
 class _Number:
@@ -68,7 +73,7 @@ class _Number:
         return hash(self.kind)
 
 
-class NumbersTask(Task):  # type: ignore[misc]
+class NumbersTask(Task[Callable[..., Any]]):
     """An Invoke task whose int and float options refuse a non-number with a one-line error.
 
     @task(klass=NumbersTask, help={...})
@@ -142,12 +147,14 @@ class OpsTask(NumbersTask):
                 raise
 
 
-class Option(Argument):  # type: ignore[misc]
+class Option(Argument):
     """An Invoke option whose help, as `--help` shows it, ends with its type and default.
 
     `plain_help` is the help as written, which usage errors quote ("expected a whole number (how
     many runs)"). A help given as a function is called on first reading, never while parsing.
     """
+
+    _described: str | Callable[[], str] | None
 
     @classmethod
     def of(cls, argument: Argument) -> Option:
