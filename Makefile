@@ -29,8 +29,9 @@ test: lint typecheck
 lint: $(STAMP)
 	$(RUN) $(BIN)/ruff check .
 
+# The library, runbooks/, tasks.py, tests/, bench/ and noxfile.py: setup.cfg's [mypy] files.
 typecheck: $(STAMP)
-	$(RUN) $(BIN)/mypy --strict adinsights_ops
+	$(RUN) $(BIN)/mypy --strict
 
 # DEPLOY_FLAGS: more `inv deploy` options, e.g. DEPLOY_FLAGS=--yes in a CI job whose approval is
 # its protected environment's reviewers (.github/workflows/release.yml): there is no terminal there.
