@@ -31,6 +31,7 @@ from adinsights_ops.checks_report import CheckItem, CheckReport, failed, passed,
 from adinsights_ops.errors import UsageError
 from adinsights_ops.golive import _docs as gd
 from adinsights_ops.golive import _items as gi
+from adinsights_ops.golive import _schedules as gs
 from adinsights_ops.golive._settings import DEFAULTS, GoLiveSettings, settings_for
 from adinsights_ops.names import (
     SLI_ALARMS,
@@ -171,8 +172,8 @@ def evaluate(
     items += gi.guarded("1. aggregate snapshot", lambda: gi.snapshot(ops, chosen, moment))
     items += gi.guarded("2. frontend", lambda: gi.frontend(ops, chosen))
     items += gi.guarded("3. airbyte", lambda: gi.airbyte(ops))
-    items += gi.guarded("4. dbt schedule", lambda: gi.dbt_schedule_items(ops, chosen))
-    items += gi.guarded("5. rotation reminders", lambda: gi.rotation(ops))
+    items += gi.guarded("4. dbt schedule", lambda: gs.dbt_schedule_items(ops, chosen))
+    items += gi.guarded("5. rotation reminders", lambda: gs.rotation(ops))
     items += gd.runbooks(root, chosen, moment)
     items += gi.guarded("7. SLO/SLI", lambda: gd.slo(ops, root, chosen))
     items += signoff_items(entries, signoff_path)

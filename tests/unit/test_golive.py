@@ -23,6 +23,7 @@ from adinsights_ops import golive
 from adinsights_ops.errors import EXIT_USAGE, UsageError
 from adinsights_ops.golive import _docs as gd
 from adinsights_ops.golive import _items as gi
+from adinsights_ops.golive import _schedules as gs
 from tests.simulated import ROOT, Simulated
 from tests.unit.test_postdeploy import World, by_name, open_world
 
@@ -238,7 +239,7 @@ def test_the_dbt_schedule_must_run_at_five_local_and_notify(world: World) -> Non
         State="DISABLED",
     )
     world.client("events").disable_rule(Name="adinsights-sandbox-dbt-notify")
-    build, notify = gi.dbt_schedule_items(world.ops, golive.DEFAULTS)
+    build, notify = gs.dbt_schedule_items(world.ops, golive.DEFAULTS)
     assert build.status == "fail"
     assert build.evidence == (
         "cron(0 6 * * ? *) is not daily at 05:00; time zone UTC, the app's is America/Jamaica; "
@@ -249,13 +250,13 @@ def test_the_dbt_schedule_must_run_at_five_local_and_notify(world: World) -> Non
 
 def test_a_missing_dbt_schedule_or_a_rule_in_its_place_fails(world: World) -> None:
     world.client("scheduler").delete_schedule(Name="adinsights-sandbox-dbt-daily")
-    missing = gi.dbt_schedule_items(world.ops, golive.DEFAULTS)[0]
+    missing = gs.dbt_schedule_items(world.ops, golive.DEFAULTS)[0]
     assert missing.status == "fail"
     assert missing.evidence.startswith("no schedule adinsights-sandbox-dbt-daily")
     world.client("events").put_rule(
         Name="adinsights-sandbox-dbt-daily", ScheduleExpression="cron(0 5 * * ? *)"
     )
-    rule = gi.dbt_schedule_items(world.ops, golive.DEFAULTS)[0]
+    rule = gs.dbt_schedule_items(world.ops, golive.DEFAULTS)[0]
     assert "is an EventBridge rule, not an EventBridge Scheduler schedule" in rule.evidence
 
 
@@ -263,7 +264,7 @@ def test_a_schedule_whose_target_is_gone_fails(world: World) -> None:
     sns = world.client("sns")
     topic = sns.create_topic(Name="adinsights-sandbox-alerts")["TopicArn"]
     sns.delete_topic(TopicArn=topic)
-    item = gi.rotation(world.ops)[0]
+    item = gs.rotation(world.ops)[0]
     assert item.status == "fail"
     assert "sns target arn:aws:sns:eu-west-1:123456789012:adinsights-sandbox-alerts" in (
         item.evidence
@@ -276,12 +277,12 @@ def test_rotation_reminders_need_the_schedule_and_celery_beat(world: World) -> N
         cluster=env.ecs.cluster, service=env.ecs.services["beat"].name, desiredCount=0
     )
     world.sim.clock.advance(120)
-    stopped = gi.rotation(world.ops)[0]
+    stopped = gs.rotation(world.ops)[0]
     assert stopped.status == "fail" and "celery-beat runs 0/0" in stopped.evidence
     world.client("scheduler").delete_schedule(
         Name="adinsights-sandbox-credential-rotation-reminder"
     )
-    missing = gi.rotation(world.ops)[0]
+    missing = gs.rotation(world.ops)[0]
     assert missing.evidence == "no schedule adinsights-sandbox-credential-rotation-reminder"
 
 

@@ -14,7 +14,7 @@ import pytest
 from adinsights_ops import ecs, golive
 from adinsights_ops.aws import is_mutating
 from adinsights_ops.errors import UsageError
-from adinsights_ops.golive import _items as gi
+from adinsights_ops.golive import _schedules as gs
 from adinsights_ops.sandbox.blueprint_observability import seed_observability
 from tests.simulated import Simulated
 
@@ -148,12 +148,12 @@ def test_golive_fails_a_schedule_whose_revision_was_deregistered(seeded: Simulat
     settings = golive.GoLiveSettings(timezone="America/Jamaica")
     schedule = sim.client("scheduler").get_schedule(Name=golive.dbt_schedule("sandbox"))
     target = schedule["Target"]["EcsParameters"]["TaskDefinitionArn"]
-    build = gi.dbt_schedule_items(sim.ops, settings)[0]
+    build = gs.dbt_schedule_items(sim.ops, settings)[0]
     assert build.status == "pass", build
 
     [fresh] = register_more(sim, 1)  # so the family still has an ACTIVE revision
     sim.client("ecs").deregister_task_definition(taskDefinition=target)
-    build = gi.dbt_schedule_items(sim.ops, settings)[0]
+    build = gs.dbt_schedule_items(sim.ops, settings)[0]
     assert build.status == "fail"
     assert f"{ecs.short_arn(target)} is INACTIVE" in build.evidence + build.detail
     assert fresh  # the newest revision is not what the schedule runs: only its own counts
@@ -164,10 +164,10 @@ def test_golive_fails_any_rule_whose_ecs_target_is_inactive(seeded: Simulated) -
     settings = golive.GoLiveSettings(timezone="America/Jamaica")
     old, _ = register_more(sim, 2)
     add_rule_running(sim, old)
-    assert gi.dbt_schedule_items(sim.ops, settings)[0].status == "pass"
+    assert gs.dbt_schedule_items(sim.ops, settings)[0].status == "pass"
     sim.client("ecs").deregister_task_definition(taskDefinition=old)
     sim.calls.clear()
-    build = gi.dbt_schedule_items(sim.ops, settings)[0]
+    build = gs.dbt_schedule_items(sim.ops, settings)[0]
     assert build.status == "fail"
     expected = f"rule adinsights-sandbox-nightly: task definition {ecs.short_arn(old)} is INACTIVE"
     assert expected in build.evidence + build.detail
