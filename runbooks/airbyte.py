@@ -41,7 +41,7 @@ from runbooks.render import _airbyte as render
 @ops_task
 def sync(
     c: Context,
-    env: str | None = None,
+    env: str = options.ENV_DEFAULT,
     connection: str | None = None,
     timeout: str | None = None,
     no_adopt: bool = False,
@@ -72,7 +72,9 @@ def sync(
 
 @task(klass=options.OpsTask, help={"env": ENV_HELP, "json": JSON_HELP, "exit_code": EXIT_CODE_HELP})
 @ops_task
-def diff(c: Context, env: str | None = None, json: bool = False, exit_code: bool = False) -> None:
+def diff(
+    c: Context, env: str = options.ENV_DEFAULT, json: bool = False, exit_code: bool = False
+) -> None:
     """Compare live Airbyte connections with infrastructure/airbyte/ manifests (reads only)."""
     from invoke.exceptions import Exit
 
@@ -97,7 +99,11 @@ def diff(c: Context, env: str | None = None, json: bool = False, exit_code: bool
 )
 @ops_task
 def apply(
-    c: Context, env: str | None = None, dry_run: bool = False, yes: bool = False, json: bool = False
+    c: Context,
+    env: str = options.ENV_DEFAULT,
+    dry_run: bool = False,
+    yes: bool = False,
+    json: bool = False,
 ) -> None:
     """Make the live Airbyte connections match their manifests, then check again."""
     from adinsights_ops.airbyte._runs import apply_environment

@@ -25,7 +25,7 @@ from runbooks.render import _airbyte as render
 @ops_task
 def host_check(
     c: Context,
-    env: str | None = None,
+    env: str = options.ENV_DEFAULT,
     json: bool = False,
     threshold: float = 80.0,
     status_command: str = "",

@@ -59,7 +59,7 @@ def _window(window: str) -> float:
 @ops_task
 def post_deploy(
     c: Context,
-    env: str | None = None,
+    env: str = options.ENV_DEFAULT,
     window: str = "30m",
     json: bool = False,
     exit_code: bool = False,
@@ -82,7 +82,7 @@ def post_deploy(
 @ops_task
 def metrics(
     c: Context,
-    env: str | None = None,
+    env: str = options.ENV_DEFAULT,
     window: str = "30m",
     json: bool = False,
     exit_code: bool = False,
@@ -99,7 +99,7 @@ def metrics(
 )
 @ops_task
 def airbyte(
-    c: Context, env: str | None = None, json: bool = False, exit_code: bool = False
+    c: Context, env: str = options.ENV_DEFAULT, json: bool = False, exit_code: bool = False
 ) -> None:
     """Each Airbyte connection synced successfully within the hour (plus grace)."""
     from adinsights_ops import postdeploy
@@ -112,7 +112,9 @@ def airbyte(
     help={"env": ENV_HELP, "json": JSON_HELP, "exit_code": ALWAYS_EXIT_CODE_HELP},
 )
 @ops_task
-def dbt(c: Context, env: str | None = None, json: bool = False, exit_code: bool = False) -> None:
+def dbt(
+    c: Context, env: str = options.ENV_DEFAULT, json: bool = False, exit_code: bool = False
+) -> None:
     """dbt's run_results.json is recent and has no failed node."""
     from adinsights_ops import postdeploy
 
@@ -131,7 +133,7 @@ def dbt(c: Context, env: str | None = None, json: bool = False, exit_code: bool 
 @ops_task
 def audit(
     c: Context,
-    env: str | None = None,
+    env: str = options.ENV_DEFAULT,
     window: str = "30m",
     json: bool = False,
     exit_code: bool = False,
@@ -149,7 +151,7 @@ def audit(
 )
 @ops_task
 def activity_log(
-    c: Context, env: str | None = None, json: bool = False, exit_code: bool = False
+    c: Context, env: str = options.ENV_DEFAULT, json: bool = False, exit_code: bool = False
 ) -> None:
     """The newest succeeded deploy is recorded in the environment's activity log."""
     from adinsights_ops import postdeploy

@@ -34,7 +34,11 @@ COST_ENV_HELP = "staging or the sandbox (production is refused); default: $ADINS
 )
 @ops_task
 def report(
-    c: Context, env: str | None = None, month: str = "", format: str = "table", json: bool = False
+    c: Context,
+    env: str = options.ENV_DEFAULT,
+    month: str = "",
+    format: str = "table",
+    json: bool = False,
 ) -> None:
     """The AWS bill for a month by the runbook's lines: RDS, ECS, Airbyte/EC2, Redis, CloudWatch."""
     from adinsights_ops import cost
@@ -74,7 +78,7 @@ def _report_options(month: str, format: str, json: bool) -> tuple[str, date]:
 @ops_task
 def budgets(
     c: Context,
-    env: str | None = None,
+    env: str = options.ENV_DEFAULT,
     amount: str | None = None,
     dry_run: bool = False,
     json: bool = False,
@@ -94,7 +98,7 @@ def budgets(
 
 @task(klass=options.OpsTask, help={"env": COST_ENV_HELP, "json": JSON_HELP})
 @ops_task
-def scale_down(c: Context, env: str | None = None, json: bool = False) -> None:
+def scale_down(c: Context, env: str = options.ENV_DEFAULT, json: bool = False) -> None:
     """Scale every service to 0, remembering the counts (SSM); not for production."""
     from adinsights_ops import cost
     from adinsights_ops.loader import open_environment
@@ -108,7 +112,7 @@ def scale_down(c: Context, env: str | None = None, json: bool = False) -> None:
 
 @task(klass=options.OpsTask, help={"env": COST_ENV_HELP, "json": JSON_HELP})
 @ops_task
-def scale_up(c: Context, env: str | None = None, json: bool = False) -> None:
+def scale_up(c: Context, env: str = options.ENV_DEFAULT, json: bool = False) -> None:
     """Scale every service back to the counts scale-down remembered; not for production."""
     from adinsights_ops import cost
     from adinsights_ops.loader import open_environment
@@ -136,7 +140,7 @@ def scale_up(c: Context, env: str | None = None, json: bool = False) -> None:
 @ops_task
 def schedule(
     c: Context,
-    env: str | None = None,
+    env: str = options.ENV_DEFAULT,
     down: str = "",
     up: str = "",
     timezone: str = "",
@@ -176,7 +180,7 @@ def schedule(
 )
 @ops_task
 def rightsize(
-    c: Context, env: str | None = None, days: str | None = None, json: bool = False
+    c: Context, env: str = options.ENV_DEFAULT, days: str | None = None, json: bool = False
 ) -> None:
     """CPU and memory use of each service over N days, with a halve/grow/keep suggestion."""
     from adinsights_ops import cost

@@ -106,7 +106,7 @@ def _vars(text: str) -> dict[str, Any] | None:
 @ops_task
 def build(
     c: Context,
-    env: str | None = None,
+    env: str = opts.ENV_DEFAULT,
     select: str = "",
     exclude: str = "",
     full_refresh: bool = False,
@@ -189,7 +189,7 @@ def _upload(environment: Environment, settings: DbtSettings, result: BuildResult
 @ops_task
 def freshness(
     c: Context,
-    env: str | None = None,
+    env: str = opts.ENV_DEFAULT,
     max_age: str = DEFAULT_MAX_AGE,
     path: str = "",
     bucket: str = "",

@@ -29,7 +29,7 @@ from runbooks.render import _deploy as show
 @ops_task
 def deploy(
     c: Context,
-    env: str | None = None,
+    env: str = options.ENV_DEFAULT,
     image_tag: str | None = None,
     dry_run: bool = False,
     yes: bool = False,
@@ -101,7 +101,7 @@ def _approval_plan(ops: Any, tag: Any, resume: str | None) -> list[str]:
 
 @task(klass=options.OpsTask, help={"env": ENV_HELP, "json": JSON_HELP})
 @ops_task
-def lock_status(c: Context, env: str | None = None, json: bool = False) -> None:
+def lock_status(c: Context, env: str = options.ENV_DEFAULT, json: bool = False) -> None:
     """Who holds the environment's deploy lock, if anyone."""
     from adinsights_ops import lock
     from adinsights_ops.loader import open_environment
@@ -125,7 +125,7 @@ def lock_status(c: Context, env: str | None = None, json: bool = False) -> None:
 @ops_task
 def unlock(
     c: Context,
-    env: str | None = None,
+    env: str = options.ENV_DEFAULT,
     force: bool = False,
     reason: str = "",
     yes: bool = False,
@@ -159,7 +159,7 @@ def unlock(
 
 @task(klass=options.OpsTask, help={"env": ENV_HELP, "limit": "how many runs", "json": JSON_HELP})
 @ops_task
-def status(c: Context, env: str | None = None, limit: int = 10, json: bool = False) -> None:
+def status(c: Context, env: str = options.ENV_DEFAULT, limit: int = 10, json: bool = False) -> None:
     """The last runs in the environment's journal."""
     limit = options.whole(limit, "--limit", minimum=1, maximum=1000, what="how many runs")
     from adinsights_ops.loader import open_environment
@@ -182,7 +182,7 @@ def status(c: Context, env: str | None = None, limit: int = 10, json: bool = Fal
 @ops_task
 def smoke(
     c: Context,
-    env: str | None = None,
+    env: str = options.ENV_DEFAULT,
     expect_version: str = "",
     json: bool = False,
     scenario: str = "",

@@ -29,7 +29,7 @@ def image_tag_of(task_definition: dict[str, Any]) -> str:
 
 @task(klass=options.OpsTask, help={"env": ENV_HELP, "json": JSON_HELP})
 @ops_task
-def status(c: Context, env: str | None = None, json: bool = False) -> None:
+def status(c: Context, env: str = options.ENV_DEFAULT, json: bool = False) -> None:
     """Each service: revision, image tag, running/desired, rollout state."""
     from adinsights_ops import ecs
     from adinsights_ops.loader import open_environment
@@ -99,7 +99,7 @@ def one_off_task_definition(ops: OpsEnv) -> str:
 def run(
     c: Context,
     command: str,
-    env: str | None = None,
+    env: str = options.ENV_DEFAULT,
     task_definition: str | None = None,
     timeout: str | None = None,
     json: bool = False,
@@ -169,7 +169,7 @@ def scale(
     c: Context,
     service: str,
     count: int,
-    env: str | None = None,
+    env: str = options.ENV_DEFAULT,
     force: bool = False,
     json: bool = False,
 ) -> None:
@@ -223,7 +223,11 @@ def scale(
 )
 @ops_task
 def prune(
-    c: Context, env: str | None = None, keep: int = 10, dry_run: bool = False, json: bool = False
+    c: Context,
+    env: str = options.ENV_DEFAULT,
+    keep: int = 10,
+    dry_run: bool = False,
+    json: bool = False,
 ) -> None:
     """Deregister old task-definition revisions (never one in use or a rollback target)."""
     keep = options.whole(keep, "--keep", minimum=1, maximum=1000, what="revisions per family")

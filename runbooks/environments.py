@@ -47,7 +47,7 @@ def list_(c: Context, json: bool = False) -> None:
 
 @task(klass=options.OpsTask, help={"env": ENV_HELP, "json": JSON_HELP})
 @ops_task
-def show(c: Context, env: str | None = None, json: bool = False) -> None:
+def show(c: Context, env: str = options.ENV_DEFAULT, json: bool = False) -> None:
     """Show one environment as the tool sees it, after validation."""
     from adinsights_ops import config
 
@@ -79,7 +79,7 @@ def show(c: Context, env: str | None = None, json: bool = False) -> None:
 @ops_task
 def check(
     c: Context,
-    env: str | None = None,
+    env: str = options.ENV_DEFAULT,
     image_tag: str = "",
     json: bool = False,
     exit_code: bool = False,

@@ -27,7 +27,7 @@ from runbooks.common import ENV_HELP, JSON_HELP, ops_task, render_checks, say
 @ops_task
 def golive(
     c: Context,
-    env: str | None = None,
+    env: str = options.ENV_DEFAULT,
     out: str = "",
     signoff: str = "",
     root: str = "",

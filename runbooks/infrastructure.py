@@ -100,7 +100,7 @@ def _print_plan(plan: InfraPlan, environment: str) -> None:
 @ops_task
 def plan(
     c: Context,
-    env: str | None = None,
+    env: str = options.ENV_DEFAULT,
     engine: str | None = None,
     template: str | None = None,
     stack: str | None = None,
@@ -151,7 +151,7 @@ def plan(
 @ops_task
 def apply(
     c: Context,
-    env: str | None = None,
+    env: str = options.ENV_DEFAULT,
     engine: str | None = None,
     template: str | None = None,
     stack: str | None = None,
@@ -214,7 +214,9 @@ def apply(
     help={"env": ENV_HELP, "json": JSON_HELP, "exit_code": ALWAYS_EXIT_CODE_HELP},
 )
 @ops_task
-def verify(c: Context, env: str | None = None, json: bool = False, exit_code: bool = False) -> None:
+def verify(
+    c: Context, env: str = options.ENV_DEFAULT, json: bool = False, exit_code: bool = False
+) -> None:
     """Check the live environment against the runbook's blueprint (section 2), with evidence."""
     from adinsights_ops import infra
     from adinsights_ops.loader import open_environment

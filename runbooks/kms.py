@@ -20,7 +20,7 @@ def _print_rotations(rotations: Any, limit: int = 5) -> None:
 
 @task(klass=options.OpsTask, help={"env": ENV_HELP, "json": JSON_HELP})
 @ops_task
-def status(c: Context, env: str | None = None, json: bool = False) -> None:
+def status(c: Context, env: str = options.ENV_DEFAULT, json: bool = False) -> None:
     """The key: enabled, automatic rotation on, last rotations. Exit 1 when it is not healthy."""
     from invoke.exceptions import Exit
 
@@ -51,7 +51,9 @@ def status(c: Context, env: str | None = None, json: bool = False) -> None:
     },
 )
 @ops_task
-def rotate_key(c: Context, env: str | None = None, yes: bool = False, json: bool = False) -> None:
+def rotate_key(
+    c: Context, env: str = options.ENV_DEFAULT, yes: bool = False, json: bool = False
+) -> None:
     """Rotate the key's material now (old material keeps decrypting); check automatic rotation."""
     from invoke.exceptions import Exit
 
@@ -89,7 +91,7 @@ def rotate_key(c: Context, env: str | None = None, yes: bool = False, json: bool
 def rewrap(
     c: Context,
     to_key: str,
-    env: str | None = None,
+    env: str = options.ENV_DEFAULT,
     deks_object: str | None = None,
     json: bool = False,
 ) -> None:

@@ -31,7 +31,7 @@ def _span(seconds: float) -> str:
 )
 @ops_task
 def snapshot(
-    c: Context, env: str | None = None, label: str | None = None, json: bool = False
+    c: Context, env: str = options.ENV_DEFAULT, label: str | None = None, json: bool = False
 ) -> None:
     """Take a manual snapshot of the environment's database and wait until it is available."""
     from datetime import UTC, datetime
@@ -67,7 +67,7 @@ def snapshot(
 
 @task(klass=options.OpsTask, help={"env": ENV_HELP, "json": JSON_HELP})
 @ops_task
-def snapshots(c: Context, env: str | None = None, json: bool = False) -> None:
+def snapshots(c: Context, env: str = options.ENV_DEFAULT, json: bool = False) -> None:
     """List the database's snapshots (manual and automated), newest first."""
     from adinsights_ops import rds
     from adinsights_ops.loader import open_environment
@@ -102,7 +102,7 @@ def snapshots(c: Context, env: str | None = None, json: bool = False) -> None:
 @ops_task
 def prune(
     c: Context,
-    env: str | None = None,
+    env: str = options.ENV_DEFAULT,
     keep: int = 5,
     days: float = 14.0,
     dry_run: bool = False,
@@ -152,7 +152,7 @@ def prune(
 @ops_task
 def restore(
     c: Context,
-    env: str | None = None,
+    env: str = options.ENV_DEFAULT,
     snapshot: str | None = None,
     yes: bool = False,
     json: bool = False,

@@ -45,7 +45,7 @@ def ci(c: Context, project_dir: str = ".") -> None:
 
 
 def _images(
-    c: Context, env: str | None, sha: str | None, project_dir: str
+    c: Context, env: str, sha: str | None, project_dir: str
 ) -> tuple[Environment, ReleaseSettings, str]:
     """The environment, the release settings and the sha; every usage error before any command."""
     from adinsights_ops import config
@@ -66,7 +66,7 @@ def _images(
 @task(klass=options.OpsTask, help={"env": ENV_HELP, "sha": SHA_HELP, "project_dir": PROJECT_HELP})
 @ops_task
 def build(
-    c: Context, env: str | None = None, sha: str | None = None, project_dir: str = "."
+    c: Context, env: str = options.ENV_DEFAULT, sha: str | None = None, project_dir: str = "."
 ) -> None:
     """docker build backend, worker and frontend as <registry>/<repository>:main-<sha>."""
     from adinsights_ops.release._publish import build_images
@@ -81,7 +81,7 @@ def build(
 @task(klass=options.OpsTask, help={"env": ENV_HELP, "sha": SHA_HELP, "project_dir": PROJECT_HELP})
 @ops_task
 def push(
-    c: Context, env: str | None = None, sha: str | None = None, project_dir: str = "."
+    c: Context, env: str = options.ENV_DEFAULT, sha: str | None = None, project_dir: str = "."
 ) -> None:
     """Log in to ECR and docker push the main-<sha> images; check that ECR has them."""
     from adinsights_ops.loader import open_environment
@@ -127,7 +127,7 @@ def _version(version: str, sha: str | None) -> ImageTag:
 def tag(
     c: Context,
     version: str,
-    env: str | None = None,
+    env: str = options.ENV_DEFAULT,
     sha: str | None = None,
     dry_run: bool = False,
     project_dir: str = ".",

@@ -52,7 +52,11 @@ def _journaled(
 )
 @ops_task
 def rollback(
-    c: Context, env: str | None = None, to_run: str = "", yes: bool = False, json: bool = False
+    c: Context,
+    env: str = options.ENV_DEFAULT,
+    to_run: str = "",
+    yes: bool = False,
+    json: bool = False,
 ) -> None:
     """Put the app back on the revisions deployed before a run (from the journal)."""
     if to_run:
@@ -111,7 +115,7 @@ def rollback(
 @ops_task
 def db(
     c: Context,
-    env: str | None = None,
+    env: str = options.ENV_DEFAULT,
     to_migration: str = "",
     restore_snapshot: str = "",
     yes: bool = False,
@@ -187,7 +191,9 @@ def db(
     },
 )
 @ops_task
-def data(c: Context, tag: str, env: str | None = None, repo: str = "", json: bool = False) -> None:
+def data(
+    c: Context, tag: str, env: str = options.ENV_DEFAULT, repo: str = "", json: bool = False
+) -> None:
     """Airbyte manifests as of a release tag applied, and dbt rebuilt at that tag."""
     if repo:
         options.git_repository(repo, "--repo")

@@ -30,7 +30,7 @@ from runbooks.common import (
 @ops_task
 def audit(
     c: Context,
-    env: str | None = None,
+    env: str = options.ENV_DEFAULT,
     env_sample: str = "",
     json: bool = False,
     exit_code: bool = False,
@@ -83,7 +83,9 @@ def audit(
     },
 )
 @ops_task
-def rotate_deks(c: Context, env: str | None = None, yes: bool = False, json: bool = False) -> None:
+def rotate_deks(
+    c: Context, env: str = options.ENV_DEFAULT, yes: bool = False, json: bool = False
+) -> None:
     """Emergency rotation: pause celery-beat, run `manage.py rotate_deks`, restore beat (runbook 10)."""
     from invoke.exceptions import Exit
 
