@@ -19,10 +19,12 @@ from runbooks.common import (
 )
 
 if TYPE_CHECKING:
+    from mypy_boto3_ecs.type_defs import TaskDefinitionTypeDef
+
     from adinsights_ops.opsenv import OpsEnv
 
 
-def image_tag_of(task_definition: dict[str, Any]) -> str:
+def image_tag_of(task_definition: TaskDefinitionTypeDef) -> str:
     images = [c.get("image", "") for c in task_definition.get("containerDefinitions", [])]
     return ",".join(i.rsplit(":", 1)[-1] for i in images)
 
@@ -41,7 +43,7 @@ def status(c: Context, env: str = options.ENV_DEFAULT, json: bool = False) -> No
         tags = {
             s.name: image_tag_of(
                 client.describe_task_definition(taskDefinition=s.task_definition)["taskDefinition"]
-            )  # type: ignore[arg-type]
+            )
             for s in states
         }
     if json:
