@@ -33,7 +33,7 @@ def short_forms(namespace: Collection) -> dict[str, dict[str | None, list[str]]]
         for arg in context.args.values():
             long = next(name for name in arg.names if len(name) > 1)
             short = next((name for name in arg.names if len(name) == 1), None)
-            found[long][short].append(context.name)
+            found[long][short].append(context.name or "")
     return found
 
 

@@ -48,7 +48,9 @@ def runs(job: dict[str, Any]) -> str:
 
 
 def job_running(workflow: dict[str, Any], pattern: str) -> dict[str, Any]:
-    found = [job for job in workflow["jobs"].values() if re.search(pattern, runs(job))]
+    found: list[dict[str, Any]] = [
+        job for job in workflow["jobs"].values() if re.search(pattern, runs(job))
+    ]
     assert len(found) == 1, f"expected one job running {pattern!r}, found {len(found)}"
     return found[0]
 
