@@ -7,7 +7,9 @@ with backoff). Anything can be injected instead: tests pass their own clients or
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +23,45 @@ if TYPE_CHECKING:
     from mypy_boto3_sts import STSClient
 
 EventHook = tuple[str, Callable[..., Any]]
+
+log = logging.getLogger("adinsights_ops.aws")
+"""Each AWS call at DEBUG: service, operation, outcome, duration, retries; never its parameters."""
+
+
+def _call_started(context: dict[str, Any], **_: Any) -> None:
+    context["adinsights_started"] = time.monotonic()
+
+
+def _call_finished(
+    context: dict[str, Any], model: Any, http_response: Any, parsed: Mapping[str, Any], **_: Any
+) -> None:
+    if not log.isEnabledFor(logging.DEBUG):
+        return
+    started = context.get("adinsights_started")
+    took = f"{(time.monotonic() - started) * 1000:.0f} ms" if started is not None else "?"
+    error = parsed.get("Error", {}).get("Code") if isinstance(parsed, Mapping) else None
+    status = getattr(http_response, "status_code", "?")
+    retries = (parsed.get("ResponseMetadata") or {}).get("RetryAttempts", 0)
+    service = model.service_model.service_name
+    outcome = f"{status} {error}" if error else f"{status}"
+    log.debug("aws %s.%s -> %s in %s (retries %s)", service, model.name, outcome, took, retries)
+
+
+def _call_failed(context: dict[str, Any], exception: BaseException, **kwargs: Any) -> None:
+    if not log.isEnabledFor(logging.DEBUG):
+        return
+    started = context.get("adinsights_started")
+    took = f"{(time.monotonic() - started) * 1000:.0f} ms" if started is not None else "?"
+    name = kwargs.get("event_name", "after-call-error").split(".", 1)[-1]
+    log.debug("aws %s -> %s in %s", name, type(exception).__name__, took)
+
+
+CALL_LOGGING: tuple[EventHook, ...] = (
+    ("before-call", _call_started),
+    ("after-call", _call_finished),
+    ("after-call-error", _call_failed),
+)
+"""Registered on every session `Aws` makes: the debug log's AWS lines."""
 
 
 class _SearchPaths(list[str]):
@@ -106,7 +147,7 @@ class Aws:
                 if self.credentials:
                     kwargs.update(self.credentials)
                 session = new_session(**kwargs)
-                for event, handler in self.hooks:
+                for event, handler in (*CALL_LOGGING, *self.hooks):
                     session.events.register(event, handler)
                 self._session = session
             return self._session  # type: ignore[no-any-return]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import logging
 import os
 import re
 import secrets
@@ -21,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from adinsights_ops.errors import OpsError, UsageError
+
+log = logging.getLogger("adinsights_ops.journal")
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -129,6 +132,13 @@ class Journal:
             who=who(),
             started=utcnow(),
             image_tag=image_tag,
+        )
+        log.info(
+            "run %s: %s on %s started",
+            record.run_id,
+            kind,
+            self.environment,
+            extra={"run_id": record.run_id},
         )
         self.save(record)
         return record

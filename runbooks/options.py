@@ -139,7 +139,10 @@ class OpsTask(NumbersTask):
         from runbooks.debuglog import run_log
 
         verbose = bool(kwargs.pop("verbose", False))
-        with run_log(verbose=verbose) as log:
+        given = " ".join(
+            f"--{k.replace('_', '-')}={v}" for k, v in kwargs.items() if v not in (None, False, "")
+        )
+        with run_log(verbose=verbose, title=f"task {self.name} {given}".rstrip()) as log:
             try:
                 return super().__call__(*args, **kwargs)
             except Exit as exc:

@@ -148,7 +148,7 @@ class OpsProgram(Program):
     def _parse(self, argv: list[str] | str | None) -> None:
         """Invoke's parse steps, each refusal turned into a `_Usage` that names what was typed."""
         try:
-            self.parse_core(argv)
+            self.parse_core(argv.split() if isinstance(argv, str) else argv)  # as Invoke splits it
             self.parse_collection()
             self._refuse_repeated()
             self.parse_tasks()
@@ -194,6 +194,8 @@ class OpsProgram(Program):
         return f"{what} ({plain_help(arg)})" if plain_help(arg) else what
 
     def _task_names(self) -> list[str]:
+        if self.namespace is None:  # set by parse_collection, before any task name is read
+            return []
         return sorted(self.namespace.task_names) + [
             alias for aliases in self.namespace.task_names.values() for alias in aliases
         ]
@@ -289,7 +291,8 @@ class OpsProgram(Program):
         contexts: dict[str, ParserContext] = {}
         for context in self._contexts():
             for name in (context.name, *context.aliases):
-                contexts[name] = context
+                if name is not None:  # a task's context always has its name
+                    contexts[name] = context
         current: ParserContext | None = None
         seen: dict[str, str] = {}
         expect_value = False
@@ -345,6 +348,7 @@ class OpsProgram(Program):
 
 
 def _find_arg(context: ParserContext, name: str) -> Argument | None:
+    arg: Argument
     for arg in context.args.values():
         if name in arg.names or name == getattr(arg, "attr_name", None):
             return arg

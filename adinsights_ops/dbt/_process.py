@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import logging
 import os
 import signal
 import subprocess
@@ -23,6 +24,8 @@ KILL_GRACE = 5.0  # seconds between SIGTERM and SIGKILL of a timed-out process g
 READER_JOIN = 5.0  # seconds to wait for the output reader once the process has gone
 
 OnLine = Callable[[str], None]
+
+log = logging.getLogger("adinsights_ops.dbt")
 
 
 @attrs.frozen
@@ -90,12 +93,20 @@ def run_process(
         raise
     finally:
         reader.join(READER_JOIN)
-    return ProcessOutcome(
+    outcome = ProcessOutcome(
         returncode=None if timed_out else proc.returncode,
         output_tail=tuple(tail),
         elapsed=time.monotonic() - started,
         timed_out=timed_out,
     )
+    log.debug(
+        "process %s in %s -> %s in %.1f s",
+        " ".join(argv),
+        cwd,
+        "timed out" if timed_out else f"exit {outcome.returncode}",
+        outcome.elapsed,
+    )
+    return outcome
 
 
 def _read_lines(stream: IO[str], tail: collections.deque[str], on_line: OnLine | None) -> None:
