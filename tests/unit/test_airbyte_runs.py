@@ -101,6 +101,11 @@ def test_check_host_without_ssh_settings_is_a_usage_error_before_any_connection(
     assert h.env.airbyte is not None
     env = attrs.evolve(h.env, airbyte=attrs.evolve(h.env.airbyte, ssh=None))
     made: list[Any] = []
+
+    def connect(**kw: Any) -> Any:
+        made.append(kw)
+        raise AssertionError("no connection may be made")
+
     with pytest.raises(UsageError, match=r"airbyte\.ssh\) is not configured for sandbox"):
-        _runs.check_host(env, connection_factory=lambda **kw: made.append(kw))
+        _runs.check_host(env, connection_factory=connect)
     assert made == []

@@ -28,8 +28,13 @@ TAG_EXISTS = "git rev-parse -q --verify refs/tags/v1.4.0"
 GIT_TAG = [f'git tag -a v1.4.0 -m "Release v1.4.0" {SHA}', "git push origin v1.4.0"]
 
 
+def mocked(c: MockContext) -> Any:
+    """MockContext's `run`, a mock (its calls are recorded)."""
+    return c.run
+
+
 def commands(c: MockContext) -> list[str]:
-    return [call.args[0] for call in c.run.call_args_list]
+    return [call.args[0] for call in mocked(c).call_args_list]
 
 
 @pytest.fixture
@@ -73,7 +78,7 @@ def test_push_images_reports_what_ecr_holds(ops: OpsEnv) -> None:
     pushed = release.push_images(c, ops, ReleaseSettings(), SHA)
     assert set(pushed.digests) == {"backend", "worker", "frontend"}
     assert all(d.startswith("sha256:") for d in pushed.digests.values())
-    login = c.run.call_args_list[0]
+    login = mocked(c).call_args_list[0]
     assert "--password-stdin" in login.args[0] and login.kwargs["echo_stdin"] is False
 
 
@@ -130,7 +135,7 @@ def test_tag_release_without_git_needs_a_sha_before_anything(ops: OpsEnv) -> Non
             sha=None,
             use_git=False,
         )
-    assert opened == [] and c.run.call_count == 0
+    assert opened == [] and mocked(c).call_count == 0
     result = release.tag_release(
         c,
         ops.env,
@@ -139,7 +144,7 @@ def test_tag_release_without_git_needs_a_sha_before_anything(ops: OpsEnv) -> Non
         sha=SHA,
         use_git=False,
     )
-    assert result.git == NO_REPOSITORY and c.run.call_count == 0
+    assert result.git == NO_REPOSITORY and mocked(c).call_count == 0
 
 
 def test_tag_release_existing_git_tag_refuses_before_ecr(ops: OpsEnv) -> None:

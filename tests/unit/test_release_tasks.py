@@ -237,9 +237,7 @@ def test_push_fails_when_ecr_does_not_show_the_images(aws: SimpleNamespace) -> N
     with pytest.raises(Exit) as raised:
         release_tasks.push(c, env="sandbox", sha="0123abc")
     assert raised.value.code == 1
-    assert "ECR has no main-0123abc in adinsights/backend, adinsights/worker" in (
-        said(raised)
-    )
+    assert "ECR has no main-0123abc in adinsights/backend, adinsights/worker" in said(raised)
 
 
 def test_a_failed_login_pushes_nothing(aws: SimpleNamespace) -> None:
