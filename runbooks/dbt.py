@@ -2,75 +2,34 @@
 
 from __future__ import annotations
 
-import os
-import re
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from invoke import Collection, Context, task
 
 from runbooks import options as opts
-from runbooks.common import ENV_HELP, JSON_HELP, ops_task, say, to_json
+from runbooks.common import ENV_HELP, JSON_HELP, ops_task
+from runbooks.render import _dbt as render
 
 if TYPE_CHECKING:
     from adinsights_ops.config import DbtSettings, Environment
     from adinsights_ops.dbt import BuildResult
+    from adinsights_ops.dbt._environment import BuildRequest
 
-DEFAULT_MAX_AGE = "26h"  # the daily 05:00 build, plus two hours of grace
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)([dhms]?)")
-_UNIT = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "": 1.0}
+DEFAULT_MAX_AGE = "26h"  # the daily 05:00 build, plus two hours of grace (dbt._environment's)
 
 
 def parse_duration(text: str, flag: str = "--max-age") -> float:
     """`26h`, `90m`, `1d`, `1h30m`, `3600` (seconds) -> seconds: above 0, at most a year."""
-    from adinsights_ops.errors import UsageError
+    from adinsights_ops.dbt._environment import parse_duration as parse
 
-    cleaned = text.strip().lower()
-    parts = _DURATION.findall(cleaned)
-    ok = cleaned.isascii() and "".join(n + u for n, u in parts) == cleaned
-    seconds = sum(float(n) * _UNIT[u] for n, u in parts) if ok else 0.0
-    if not cleaned or not ok or not 0 < seconds <= 365 * 86400:
-        raise UsageError(
-            f"{flag} {text!r} is not a duration: expected one above 0 and at most 365d "
-            "(examples: 26h, 90m, 1d, 3600)"
-        )
-    return seconds
-
-
-def dbt_settings(environment: Environment) -> DbtSettings:
-    from adinsights_ops.errors import ConfigError
-
-    if environment.dbt is None:
-        raise ConfigError(environment.source, f"{environment.name}.dbt", "missing: no dbt settings")
-    return environment.dbt
-
-
-def resolve(environment: Environment, path: str) -> Path:
-    """A path of the environments file, relative to the folder of that file."""
-    return (Path(environment.source).parent / path).resolve()
-
-
-def default_target_path(environment: Environment) -> Path:
-    """`$ADINSIGHTS_OPS_HOME/dbt/<env>/target`: kept between builds, so they can be incremental."""
-    home = os.environ.get("ADINSIGHTS_OPS_HOME") or Path.home() / ".adinsights-ops"
-    return Path(home) / "dbt" / environment.name / "target"
+    return parse(text, flag)
 
 
 def artifacts_bucket(environment: Environment) -> str:
     """`dbt.artifacts_bucket` of the environment, else the blueprint's `adinsights-<env>-dbt-artifacts`."""
-    settings = dbt_settings(environment)
-    return settings.artifacts_bucket or f"adinsights-{environment.name}-dbt-artifacts"
+    from adinsights_ops.dbt._environment import artifacts_bucket as bucket
 
-
-def _print_result(result: BuildResult, as_json: bool) -> None:
-    if as_json:
-        print(to_json(result))
-        return
-    for node in result.failed:
-        print(f"FAILED {node.describe()}")
-    where = f" -> {result.target_path}" if result.target_path else ""
-    mode = " (full refresh)" if result.full_refresh else ""
-    print(f"dbt build{mode}: {result.summary()} in {result.elapsed:.1f}s{where}")
+    return bucket(environment)
 
 
 def _vars(text: str) -> dict[str, Any] | None:
@@ -120,60 +79,63 @@ def build(
     """Run `dbt build` for an environment; one line per failed node, then a summary."""
     from invoke.exceptions import Exit
 
-    from adinsights_ops import config, dbt
+    from adinsights_ops import dbt
+    from adinsights_ops.dbt._environment import build_environment
+
+    request = _request(env, select, exclude, full_refresh, vars, tag, target_path)
+    render.build_start(request)
+    try:
+        result = build_environment(request, on_output=None if quiet else render.dbt_line)
+    except dbt.BuildFailed as exc:
+        # The failed nodes are printed once, on stdout, with the summary; stderr gets one line.
+        _finish(request, exc.result, upload=upload, as_json=json)
+        raise Exit(f"error: {exc}", exc.exit_code) from None
+    _finish(request, result, upload=upload, as_json=json)
+
+
+def _request(
+    env: str,
+    select: str,
+    exclude: str,
+    full_refresh: bool,
+    vars: str,
+    tag: str | None,
+    target_path: str,
+) -> BuildRequest:
+    """The build asked for, every option checked before dbt runs."""
+    from adinsights_ops import config
+    from adinsights_ops.dbt._environment import build_request
 
     dbt_vars = _vars(vars)
     if tag is not None:  # given, it names a tag (never '' = the current checkout)
         opts.text(tag, "--tag", what="a git tag, e.g. v1.4.0")
     if target_path:
         opts.output_folder(target_path, "--target-path")
-    environment = config.load(env)
-    settings = dbt_settings(environment)
-    project = resolve(environment, settings.project_dir)
-    target = Path(target_path) if target_path else default_target_path(environment)
-    options: dict[str, Any] = {
-        "target": settings.target,
-        "select": select.split() or None,
-        "exclude": exclude.split() or None,
-        "vars": dbt_vars,
-        "profiles_dir": resolve(environment, settings.profiles_dir),
-        "target_path": target,
-        "full_refresh": full_refresh,
-        "timeout": settings.build_timeout,
-        "on_output": None if quiet else say,
-    }
-    say(f"dbt build of {project} (target {settings.target}){f' at {tag}' if tag else ''}")
-    try:
-        if tag:
-            if settings.profiles_dir == settings.project_dir:
-                options["profiles_dir"] = None  # the profiles as they are at the tag
-            result = dbt.build_at(tag, repo_dir=project, project_subdir=".", **options)
-        else:
-            result = dbt.build(project_dir=project, **options)
-    except dbt.BuildFailed as exc:
-        # The failed nodes are printed once, on stdout, with the summary; stderr gets one line.
-        _print_result(exc.result, json)
-        if upload:  # the bucket shows the latest build, failed or not: freshness must see it
-            _upload(environment, settings, exc.result)
-        raise Exit(f"error: {exc}", exc.exit_code) from None
-    _print_result(result, json)
-    if upload:
-        _upload(environment, settings, result)
+    return build_request(
+        config.load(env),
+        select=select.split(),
+        exclude=exclude.split(),
+        full_refresh=full_refresh,
+        vars=dbt_vars,
+        tag=tag,
+        target_path=target_path or None,
+    )
+
+
+def _finish(request: BuildRequest, result: BuildResult, *, upload: bool, as_json: bool) -> None:
+    from adinsights_ops.dbt._environment import dbt_settings
+
+    render.build_result(result, as_json)
+    if upload:  # the bucket shows the latest build, failed or not: freshness must see it
+        _upload(request.environment, dbt_settings(request.environment), result)
 
 
 def _upload(environment: Environment, settings: DbtSettings, result: BuildResult) -> None:
-    from adinsights_ops import dbt
+    from adinsights_ops.dbt._environment import upload_result
     from adinsights_ops.loader import open_environment
 
-    assert result.target_path is not None
     with open_environment(environment) as ops:
-        done = dbt.upload_artifacts(
-            ops.aws.s3(),
-            bucket=artifacts_bucket(environment),
-            prefix=settings.artifacts_prefix,
-            target_path=result.target_path,
-        )
-    say(f"uploaded {', '.join(f's3://{done.bucket}/{k}' for k in done.keys)}")
+        render.uploaded(upload_result(ops, result))
 
 
 @task(
@@ -196,9 +158,12 @@ def freshness(
     json: bool = False,
 ) -> None:
     """Check that the last dbt build is recent and clean (runbook §7); exit 1 when it is not."""
+    from contextlib import nullcontext
+
     from invoke.exceptions import Exit
 
-    from adinsights_ops import config, dbt
+    from adinsights_ops import config
+    from adinsights_ops.dbt._environment import dbt_settings, freshness_of
     from adinsights_ops.errors import EXIT_FAILED
     from adinsights_ops.loader import open_environment
 
@@ -206,24 +171,10 @@ def freshness(
     if path:
         opts.readable_file(path, "--path", what="a run_results.json file")
     environment = config.load(env)
-    settings = dbt_settings(environment)
-    if path:
-        check = dbt.freshness(run_results=Path(path), max_age=limit)
-    else:
-        with open_environment(environment) as ops:
-            check = dbt.freshness(
-                s3=ops.aws.s3(),
-                bucket=bucket or artifacts_bucket(environment),
-                key=dbt.artifact_key(settings.artifacts_prefix, "run_results.json"),
-                max_age=limit,
-            )
-    if json:
-        print(to_json(check))
-    else:
-        for node in check.failing:
-            print(f"FAILED {node.describe()}")
-        print(f"{'fresh' if check.ok else 'NOT FRESH'}: {check.reason}")
-        print(f"  read {check.evidence}")
+    dbt_settings(environment)
+    with nullcontext() if path else open_environment(environment) as ops:
+        check = freshness_of(environment, max_age=limit, path=path, ops=ops, bucket=bucket)
+    render.freshness(check, json)
     if not check.ok:
         raise Exit(code=EXIT_FAILED)
 
