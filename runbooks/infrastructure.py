@@ -8,7 +8,7 @@ environment against the runbook's blueprint and exits 1 when an item fails.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from invoke import Collection, Context, task
 
@@ -21,14 +21,11 @@ from runbooks.common import (
     JSON_HELP,
     confirm,
     ops_task,
-    render_checks,
-    say,
-    to_json,
 )
+from runbooks.render import _infra as render
 
 if TYPE_CHECKING:
-    from adinsights_ops.infra import InfraPlan, InfraSettings
-    from adinsights_ops.opsenv import OpsEnv
+    from adinsights_ops.infra import InfraPlan
 
 ENGINES = ("cloudformation", "terraform", "none")
 ENGINE_HELP = "cloudformation, terraform or none (default: the environment's infra.engine)"
@@ -53,39 +50,6 @@ def _check_options(engine: str | None, template: str | None, stack: str | None) 
         options.text(stack, "--stack", what="a CloudFormation stack name")
 
 
-def _settings(
-    ops: OpsEnv, engine: str | None, template: str | None, stack: str | None
-) -> InfraSettings:
-    """The environment's settings with the command line's choices on top (CLI > config > default)."""
-    from pathlib import Path
-
-    from adinsights_ops import infra
-
-    return infra.for_environment(
-        ops.env,
-        engine=engine or None,
-        template=str(Path(template).resolve()) if template else None,
-        stack_name=stack or None,
-    )
-
-
-def _progress(phase: Any) -> None:
-    say(f"-- {phase.name}" + (f": {phase.detail}" if phase.detail else ""))
-
-
-def _print_plan(plan: InfraPlan, environment: str) -> None:
-    kind = getattr(plan.handle, "change_set_type", "")
-    print(
-        f"infrastructure plan for {environment}: {plan.engine} {plan.target}"
-        + (f" ({kind} change set)" if kind else "")
-    )
-    for change in plan.changes:
-        print(f"  {'!' if change.destructive else ' '} {change.line()}")
-    print(plan.summary())
-    if any(c.destructive for c in plan.changes):
-        print("! = removes or replaces a resource (data in it may be lost)")
-
-
 @task(
     klass=options.OpsTask,
     help={
@@ -108,28 +72,15 @@ def plan(
     exit_code: bool = False,
 ) -> None:
     """Show what `infra.apply` would change; its change set (or plan file) is then discarded."""
-    from adinsights_ops import infra
+    from adinsights_ops.infra._operations import preview, settings_with
     from adinsights_ops.loader import open_environment
 
     _check_options(engine, template, stack)
     with open_environment(env) as ops:
-        settings = _settings(ops, engine, template, stack)
-        engine_ = infra.engine_for(ops, settings, runner=c, on_event=_progress)
-        if engine_ is None:
-            if json:
-                print(to_json({"engine": None, "changes": [], "no_changes": True}))
-            else:
-                print(f"no infrastructure engine configured for {ops.name}: nothing to plan")
-            return
-        found = engine_.plan()
-        try:
-            if json:
-                print(to_json(found))
-            else:
-                _print_plan(found, ops.name)
-        finally:
-            engine_.discard(found)
-    if exit_code and found.changes:
+        settings = settings_with(ops, engine=engine, template=template, stack=stack)
+        found = preview(ops, settings, runner=c, on_event=render.phase)
+    render.plan(found, ops.name, json)
+    if exit_code and found is not None and found.changes:
         from invoke.exceptions import Exit
 
         raise Exit(f"drift: {found.summary()}", DRIFT_FOUND)
@@ -160,53 +111,24 @@ def apply(
     json: bool = False,
 ) -> None:
     """Plan, show the changes, and apply them once approved (holding the environment's lock)."""
-    import sys
-
-    from adinsights_ops import infra, lock
-    from adinsights_ops.errors import UsageError
-    from adinsights_ops.journal import new_run_id
+    from adinsights_ops.infra._operations import apply_locked, settings_with
     from adinsights_ops.loader import open_environment
+    from runbooks.render._prompt import needs_terminal
 
     _check_options(engine, template, stack)
-    if not yes and not sys.stdin.isatty():
-        # Refused before anything is opened or called: a refusal changes nothing.
-        raise UsageError(f"infra.apply on {env} needs approval: pass --yes (not interactive)")
+    # No terminal to ask on and no --yes: refused before anything is opened or called.
+    needs_terminal(env, yes, "infra.apply")
 
     def approve(found: InfraPlan) -> bool:
-        if json:
-            say(f"{found.engine} {found.target}: {found.summary()}")
-        else:
-            _print_plan(found, env)
+        render.to_approve(found, env, json)
         return confirm(env, yes, f"apply {found.summary()} to {found.target}")
 
     with open_environment(env) as ops:
-        settings = _settings(ops, engine, template, stack)
-        # Made (template, parameters, directory checked) before the lock: a refusal changes nothing.
-        engine_ = infra.engine_for(ops, settings, runner=c, on_event=_progress)
-        if engine_ is None:
-            print(f"no infrastructure engine configured for {ops.name}: nothing to apply")
-            return
-        s3 = ops.aws.s3()
-        held = lock.acquire(
-            s3,
-            bucket=ops.env.state_bucket,
-            environment=ops.name,
-            run_id=new_run_id(),
-            reason=reason or "infra.apply",
-            ttl=settings.timeout + 600,
+        settings = settings_with(ops, engine=engine, template=template, stack=stack)
+        result = apply_locked(
+            ops, settings, approve=approve, reason=reason, runner=c, on_event=render.phase
         )
-        try:
-            result = infra.plan_and_apply(ops, approve=approve, engine=engine_)
-        finally:
-            lock.release(s3, bucket=ops.env.state_bucket, lock=held)
-    if result.outcome == "declined":
-        raise UsageError("not confirmed; nothing was changed")
-    if json:
-        print(to_json(result))
-        return
-    print(result.detail)
-    for key, value in sorted(result.outputs.items()):
-        print(f"  {key} = {value}")
+    render.applied(result, ops.name, json)
 
 
 @task(
@@ -220,10 +142,11 @@ def verify(
     """Check the live environment against the runbook's blueprint (section 2), with evidence."""
     from adinsights_ops import infra
     from adinsights_ops.loader import open_environment
+    from runbooks.render import checks
 
     with open_environment(env) as ops:
         found = infra.verify(ops)
-    render_checks(found, json)
+    checks(found, json)
 
 
 ns = Collection("infra")
