@@ -94,6 +94,10 @@ class OpsProgram(Program):
                 sys.stdout.flush()
             except _Usage as usage:
                 print(f"error: {usage}", file=sys.stderr)
+                if _wants_json(self._argv()):  # the output contract holds for a refused line too
+                    from runbooks.render import error_json
+
+                    print(error_json(str(usage), EXIT_USAGE), flush=True)
                 return EXIT_USAGE
             except Exit as done:
                 if done.message:
@@ -345,6 +349,16 @@ class OpsProgram(Program):
                         f"{self._typed(arg)} '': expected {what} "
                         "(an empty value is refused, never taken as the default)"
                     )
+
+
+def _wants_json(argv: list[str]) -> bool:
+    """Whether the command line asked for JSON output (`--json`, `-j`, `--format json`)."""
+    for i, token in enumerate(argv):
+        if token in ("--json", "-j", "--format=json", "--json=true"):
+            return True
+        if token == "--format" and argv[i + 1 : i + 2] == ["json"]:
+            return True
+    return False
 
 
 def _find_arg(context: ParserContext, name: str) -> Argument | None:
