@@ -62,8 +62,8 @@ def ran(c: MockContext) -> Mock:
 
 def said(raised: pytest.ExceptionInfo[Exit]) -> str:
     """The message a task exited with (ops_task always gives one)."""
-    assert said(raised) is not None
-    return said(raised)
+    assert raised.value.message is not None
+    return raised.value.message
 
 
 def commands(c: MockContext) -> list[str]:
