@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from invoke import Collection, Context, task
 
-from runbooks import options
-from runbooks.common import ENV_HELP, JSON_HELP, ops_task, render_checks, say
+from runbooks import options, render
+from runbooks.common import ENV_HELP, JSON_HELP, ops_task
 
 
 @task(
@@ -18,7 +18,10 @@ from runbooks.common import ENV_HELP, JSON_HELP, ops_task, render_checks, say
     default=True,
     help={
         "env": ENV_HELP,
-        "out": "folder for the evidence files (default: golive/evidence beside environments.yaml)",
+        "out": (
+            "folder for the evidence files (default: golive/evidence beside environments.yaml; "
+            "in the tool's home for the packaged sandbox file)"
+        ),
         "signoff": "the sign-off file (default: golive/signoff.yaml beside environments.yaml)",
         "root": "the repository whose runbooks and SLO document are checked (default: that folder)",
         "json": JSON_HELP,
@@ -51,10 +54,11 @@ def golive(
     golive.read_signoff(sign_off)  # a missing or broken file stops here, before anything opens
     with open_environment(environment) as ops:
         report = golive.evaluate(ops, root=base, signoff=sign_off)
-    folder = Path(out) if out else base / "golive" / "evidence"
+    beside = Path(root) if root else environment.output_folder()
+    folder = Path(out) if out else beside / "golive" / "evidence"
     markdown, data = golive.save_evidence(report, folder)
-    say(f"evidence: {markdown} and {data}")
-    render_checks(report, json)
+    render.say(f"evidence: {markdown} and {data}")
+    render.checks(report, json)
 
 
 ns = Collection("golive")

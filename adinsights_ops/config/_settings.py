@@ -230,6 +230,17 @@ class Environment:
             self.source, key, f"expected an existing {kind}: {value!r} {what} (tried {tried})"
         )
 
+    def output_folder(self) -> Path:
+        """Where files a task writes by default go (go-live evidence, ...): beside the environments
+        file, except for the packaged sandbox-only file, whose folder is the installed package:
+        then the tool's home."""
+        from adinsights_ops.paths import home
+
+        source = Path(self.source).resolve()
+        if source == PACKAGED_FILE.resolve():
+            return home()
+        return source.parent
+
     def repository_for(self, role: str) -> str:
         return self.repositories[self.ecs.services[role].image]
 
