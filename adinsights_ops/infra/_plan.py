@@ -1,11 +1,11 @@
 """Infrastructure (runbook section 2, deploy step 4): plan, show, apply; and verify the blueprint.
 
 Two engines behind one interface (`Engine`: plan -> InfraPlan, apply(plan) -> InfraResult,
-discard(plan)): CloudFormation change sets (`infra_cloudformation`) and Terraform plan files
-(`infra_terraform`). Which one an environment uses, and with what, is `infra_settings`.
-`plan_and_apply` is the deploy pipeline's step 4; `verify` checks the live environment against the
-runbook's blueprint (`infra_verify`); `describe` says what a deploy would do without calling
-anything that changes state (for `--dry-run`).
+discard(plan)): CloudFormation change sets (`_cloudformation`) and Terraform plan files
+(`_terraform`, its commands run by the caller's `shell.Runner`). Which one an environment uses,
+and with what, is `_settings`. `plan_and_apply` is the deploy pipeline's step 4; `verify` checks
+the live environment against the runbook's blueprint (`_verify`); `describe` says what a deploy
+would do without calling anything that changes state (for `--dry-run`).
 """
 
 from __future__ import annotations
