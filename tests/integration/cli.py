@@ -20,7 +20,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tests.cli.runner import Result
+from tests.cli.runner import Result as Result  # re-exported: the integration tests' one result type
 
 ROOT = Path(__file__).resolve().parents[2]
 INV = str(Path(sys.executable).with_name("inv"))
