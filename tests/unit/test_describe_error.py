@@ -18,7 +18,13 @@ from runbooks.common import ops_task
 THROTTLED = ClientError(
     {
         "Error": {"Code": "ThrottlingException", "Message": "Rate exceeded\nmore"},
-        "ResponseMetadata": {"RetryAttempts": 7},
+        "ResponseMetadata": {
+            "RequestId": "r",
+            "HostId": "h",
+            "HTTPStatusCode": 400,
+            "HTTPHeaders": {},
+            "RetryAttempts": 7,
+        },
     },
     "UpdateService",
 )

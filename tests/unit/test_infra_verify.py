@@ -319,7 +319,13 @@ def raising(code: str, status: int = 400) -> Callable[[], CheckItem]:
         raise ClientError(
             {
                 "Error": {"Code": code, "Message": "nope"},
-                "ResponseMetadata": {"HTTPStatusCode": status},
+                "ResponseMetadata": {
+                    "RequestId": "r",
+                    "HostId": "h",
+                    "HTTPStatusCode": status,
+                    "HTTPHeaders": {},
+                    "RetryAttempts": 0,
+                },
             },
             "DescribeReplicationGroups",
         )
