@@ -14,3 +14,8 @@ def home() -> Path:
 def journal_copy(environment: str, run_id: str) -> Path:
     """Where a run record is kept locally when the state bucket cannot be written."""
     return home() / "journal" / environment / f"{run_id}.json"
+
+
+def dbt_target(environment: str) -> Path:
+    """The dbt target folder of an environment's builds (run_results.json and the other artifacts)."""
+    return home() / "dbt" / environment / "target"

@@ -80,7 +80,7 @@ def deploy(
         with render.Progress() as progress:
             report = pipeline.deploy(
                 ops,
-                image_tag=tag.given if tag else None,
+                image_tag=tag,  # parsed once, above
                 resume=resume or None,
                 reason=reason,
                 open_source=open_source,

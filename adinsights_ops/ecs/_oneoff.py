@@ -40,18 +40,29 @@ def run(
     *,
     task_definition: str | None = None,
     container: str | None = None,
+    role: str = "backend",
+    idempotency_key: str | None = None,
     on_event: ecs.OnEvent | None = None,
 ) -> ecs.TaskResult:
-    """Run `command` on `task_definition` (default: the backend's current revision); raises TaskFailed."""
+    """Run `command` on `task_definition` (default: the current revision of service `role`, the
+    backend unless said otherwise); raises TaskFailed.
+
+    The command runs in `container`; left out, that is the environment's one-off container on the
+    backend and the revision's essential container on any other service. `idempotency_key` makes
+    the task once-only (a repeated call adopts the task it started): see `ecs.run_task`.
+    """
+    if container is None and role == "backend":
+        container = ops.env.ecs.one_off_container
     return ecs.run_task(
         ops.aws.ecs(),
         cluster=ops.env.ecs.cluster,
-        task_definition=task_definition or service_revision(ops),
+        task_definition=task_definition or service_revision(ops, role),
         command=shlex.split(command),
         network=network(ops),
-        container=container or ops.env.ecs.one_off_container,
+        container=container,
         timeout=ops.env.ecs.task_timeout,
         logs=ops.aws.logs(),
+        idempotency_key=idempotency_key,
         on_event=on_event,
         clock=ops.clock,
         backoff=ops.env.ecs.polling(ecs.TASK_POLL),

@@ -244,22 +244,32 @@ def rollout(
     on_event: OnEvent | None = None,
     clock: Clock = SYSTEM_CLOCK,
     backoff: Backoff = DEFAULT_POLL,
+    registered: Mapping[str, str] | None = None,
+    previous: Mapping[str, str] | None = None,
 ) -> Rollout:
     """Roll every service (name -> image repository) to `image_tag` together.
+
+    `registered` (service -> revision) are revisions registered for this rollout beforehand (a
+    deploy registers them first and runs its one-off tasks on them): they are deployed as they are,
+    nothing is registered again, and the diffs are read against what each service runs now.
+    `previous` (service -> revision) is what a failure returns to; default: what they run now.
 
     Returns the Rollout on success; raises RolloutFailed (all changed services back on their previous
     revision) or RollbackFailed (they could not be put back: exit 4).
     """
     timeout = check_timeout(timeout)
-    if on_event is not None:
+    if on_event is not None and registered is None:
         on_event(Phase("registering", f"{len(services)} task-definition revisions"))
     plans = plan_rollout(ecs, cluster=cluster, services=services, image_tag=image_tag)
-    targets = register_revisions(ecs, plans)
+    if registered is None:
+        targets = register_revisions(ecs, plans)
+    else:
+        targets = {p.service: registered[p.service] for p in plans}
     return deploy_revisions(
         ecs,
         cluster=cluster,
         targets=targets,
-        previous={p.service: p.current for p in plans},
+        previous=dict(previous) if previous is not None else {p.service: p.current for p in plans},
         changes={p.service: p.changes for p in plans},
         singletons=singletons,
         timeout=timeout,

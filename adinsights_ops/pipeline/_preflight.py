@@ -56,11 +56,15 @@ class Preflight:
     checks: tuple[str, ...]
 
 
-def resolve_tag(env: Environment, image_tag: str | None) -> ImageTag:
+def resolve_tag(env: Environment, image_tag: ImageTag | str | None) -> ImageTag:
     """The tag to deploy, checked against the environment's branch rule. Reads nothing remote.
 
     None means "the environment's default"; an empty string is not a tag (and never the default).
+    A tag parsed already is only checked against the branch rule (it is parsed once).
     """
+    if isinstance(image_tag, ImageTag):
+        check_branch_rule(env.name, env.branch_rule, image_tag)
+        return image_tag
     if image_tag is not None and not image_tag.strip():
         raise UsageError(
             f"--image-tag {image_tag!r} is empty: give vX.Y.Z (or main-<gitsha>), or leave the "

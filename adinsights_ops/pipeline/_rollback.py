@@ -144,15 +144,23 @@ def _inside(path: Path, root: Path, what: str) -> str:
     return resolved.relative_to(root).as_posix()
 
 
-def data_back_to(
-    ops: OpsEnv, *, tag: str, repo: Path, timeout: float | None = None
-) -> DataRollback:
-    """Airbyte connections as the manifests at `tag` say, and dbt rebuilt at `tag`."""
-    from adinsights_ops import airbyte, dbt
+@attrs.frozen
+class DataSource:
+    """Where a data rollback reads the release from, checked: the repository, the tag, and the
+    manifests folder and dbt project inside it (POSIX paths relative to the root; "" if none)."""
+
+    root: Path
+    tag: str
+    manifests: str
+    project: str
+    timeout: float | None
+
+
+def data_source(ops: OpsEnv, *, tag: str, repo: Path, timeout: float | None = None) -> DataSource:
+    """Everything about the repository and the tag, checked before anything is changed (UsageError)."""
+    from adinsights_ops import airbyte
 
     env = ops.env
-    fixed: tuple[str, ...] = ()
-    # Everything about the repository and the tag is checked before anything is changed.
     if timeout is not None:
         timeout = check_timeout(timeout)
     root = repository_root(repo)
@@ -162,10 +170,28 @@ def data_back_to(
         folder = _inside(Path(airbyte.manifests_dir(env)), root, "the Airbyte manifests folder")
     if env.dbt is not None:
         project = _inside(env.path(env.dbt.project_dir), root, "the dbt project")
+    return DataSource(root, tag, folder, project, timeout)
+
+
+def data_back_to(
+    ops: OpsEnv, *, tag: str, repo: Path, timeout: float | None = None
+) -> DataRollback:
+    """Airbyte connections as the manifests at `tag` say, and dbt rebuilt at `tag`."""
+    return apply_data(ops, data_source(ops, tag=tag, repo=repo, timeout=timeout))
+
+
+def apply_data(ops: OpsEnv, source: DataSource) -> DataRollback:
+    """The data as of `source`: Airbyte connections made to match, then the dbt build."""
+    from adinsights_ops import airbyte, dbt
+
+    env, root, tag = ops.env, source.root, source.tag
+    fixed: tuple[str, ...] = ()
     if env.airbyte is not None:
         client = airbyte.client_for(ops)
         drifts = airbyte.diff(
-            client, airbyte.load_manifests(manifests_at(root, tag, folder)), env.airbyte.connections
+            client,
+            airbyte.load_manifests(manifests_at(root, tag, source.manifests)),
+            env.airbyte.connections,
         )
         if drifts:
             airbyte.apply(client, drifts)
@@ -175,10 +201,10 @@ def data_back_to(
         result = dbt.build_at(
             tag,
             repo_dir=root,
-            project_subdir=project,
+            project_subdir=source.project,
             target=env.dbt.target,
             profiles_dir=env.path(env.dbt.profiles_dir),
-            timeout=timeout or env.dbt.build_timeout,
+            timeout=source.timeout or env.dbt.build_timeout,
         )
         summary = result.summary()
     return DataRollback(tag, fixed, summary)

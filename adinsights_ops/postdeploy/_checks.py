@@ -174,7 +174,7 @@ def dbt_items(ops: OpsEnv, *, settings: PostDeploySettings, now: datetime) -> tu
     if env.dbt is None:
         return (not_available("dbt", f"environment {env.name} has no dbt section"),)
     from adinsights_ops.dbt import artifact_key
-    from adinsights_ops.paths import home
+    from adinsights_ops.paths import dbt_target
 
     bucket = env.dbt.artifacts_bucket or f"adinsights-{env.name}-dbt-artifacts"
     return (
@@ -182,7 +182,7 @@ def dbt_items(ops: OpsEnv, *, settings: PostDeploySettings, now: datetime) -> tu
             ops.aws.s3(),
             bucket=bucket,
             key=artifact_key(env.dbt.artifacts_prefix, "run_results.json"),
-            local=home() / "dbt" / env.name / "target" / "run_results.json",
+            local=dbt_target(env.name) / "run_results.json",
             max_age=settings.dbt_max_age,
             now=now,
         ),

@@ -114,6 +114,13 @@ def test_the_whole_runbook_with_data_validation(sandbox: SandboxProcess) -> None
     assert "cloudformation" in json.dumps(steps["infrastructure"]["outputs"])
     assert steps["snapshot"]["outputs"]["snapshot"].startswith("pre-deploy-sandbox-release-1-3-0-")
     assert image_tags(sandbox.env) == {"release-1.3.0"}
+    # The rollout is `ecs.rollout` on the registered revisions: each service's report carries its
+    # task-definition diff (the deploy's own rollout path used to drop them).
+    rolled = {o["service"]: o for o in report["rollout"]["outcomes"]}
+    assert rolled and all(o["state"] == "deployed" for o in rolled.values())
+    for o in rolled.values():
+        assert o["target"] == record["deployed_revisions"][o["service"]]
+        assert [c["new"].rsplit(":", 1)[-1] for c in o["changes"]] == ["release-1.3.0"]
     # The lock is released and the release is in the activity log.
     assert (
         run("deploy.lock-status", "--env", "sandbox", env=sandbox.env)

@@ -17,7 +17,7 @@ import pytest
 from adinsights_ops import pipeline
 from adinsights_ops.errors import EXIT_USAGE, ConfigError, OpsError
 from adinsights_ops.pipeline import _preflight as preflight
-from adinsights_ops.pipeline._steps import plan_deploy
+from adinsights_ops.pipeline._plan import plan_deploy
 from adinsights_ops.release import parse_image_tag
 from tests.simulated import Simulated
 
