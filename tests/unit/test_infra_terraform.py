@@ -13,7 +13,8 @@ import re
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+from unittest.mock import Mock
 
 import pytest
 from invoke.context import Context, MockContext
@@ -70,7 +71,11 @@ def test_show_json_actions_become_changes() -> None:
     ]
 
 
-def mock_engine(tmp_path: Path, run: dict[str, Any], **kwargs: Any) -> tuple[TerraformEngine, Any]:
+# MockContext's answers: a command as typed, or a pattern it must match in full.
+Commands = dict[str | re.Pattern[str], Result]
+
+
+def mock_engine(tmp_path: Path, run: Commands, **kwargs: Any) -> tuple[TerraformEngine, Any]:
     workdir = tmp_path / "tf"
     workdir.mkdir(exist_ok=True)
     context = MockContext(run=run)
@@ -89,7 +94,7 @@ def test_plan_and_apply_run_the_documented_commands(tmp_path: Path) -> None:
     workdir = tmp_path / "tf"
     chdir = f"-chdir={workdir}"
     show = show_json(("aws_s3_bucket.exports", "aws_s3_bucket", ["create"]))
-    run = {
+    run: Commands = {
         f"terraform {chdir} init -input=false -no-color": Result("initialised"),
         # the plan file's name has a timestamp: match the rest of the command exactly
         re.compile(
@@ -122,7 +127,7 @@ def test_plan_and_apply_run_the_documented_commands(tmp_path: Path) -> None:
 
 
 def test_no_changes_removes_the_plan_file(tmp_path: Path) -> None:
-    run = {
+    run: Commands = {
         re.compile(r".* (init|plan) .*"): Result(""),
         re.compile(r".* show -json .*"): Result(show_json(("aws_vpc.main", "aws_vpc", ["no-op"]))),
     }
@@ -137,7 +142,7 @@ def test_no_changes_removes_the_plan_file(tmp_path: Path) -> None:
 
 def test_a_failing_plan_raises_with_its_last_lines(tmp_path: Path) -> None:
     stderr = "\n".join(f"line {i}" for i in range(30)) + "\nError: Unsupported argument"
-    run = {
+    run: Commands = {
         re.compile(r".* init .*"): Result(""),
         re.compile(r".* plan .*"): Result(stderr=stderr, exited=1),
     }
@@ -234,7 +239,7 @@ def test_a_missing_working_directory_is_refused_before_running_anything(tmp_path
     engine = TerraformEngine(context, working_dir=tmp_path / "nope", plan_dir=tmp_path)
     with pytest.raises(UsageError, match="does not exist"):
         engine.plan()
-    assert context.run.call_args_list == []
+    assert cast(Mock, context.run).call_args_list == []
 
 
 # -- a real process: the stand-in on PATH --------------------------------------------------------
