@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def example() -> str:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Using a primitive from another script", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    blocks: list[str] = re.findall(r"```python\n(.*?)```", section, re.S)
     assert len(blocks) == 1, "the section has one Python example"
     return blocks[0]
 

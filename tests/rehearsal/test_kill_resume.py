@@ -38,7 +38,7 @@ def clean_effects(sandbox: Rehearsal) -> dict[str, Any]:
     sandbox.reset_effects()
     report = sandbox.deploy(sandbox.other_tag())
     assert report.outcome == "succeeded", report.error
-    effects = sandbox.effects()["effects"]
+    effects: dict[str, Any] = sandbox.effects()["effects"]
     assert effects["db_snapshots"] == 1 and effects["task_definitions"] == 4
     assert effects["slack_messages"] == 1 and effects["emails"] == 1
     return effects

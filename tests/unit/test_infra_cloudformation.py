@@ -36,7 +36,7 @@ NO_CHANGES_REASON = (
 @pytest.fixture
 def aws() -> Iterator[Any]:
     with moto.mock_aws():
-        yield lambda service: boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
+        yield lambda service: boto3.client(service, region_name=REGION)
 
 
 def engine(cloudformation: Any, **kwargs: Any) -> CloudFormationEngine:
