@@ -35,6 +35,7 @@ def refused_before_anything(sim: Simulated, ops: Any, match: str) -> OpsError:
         lambda: preflight.run(ops, TAG),
         lambda: plan_deploy(ops, TAG),
         lambda: pipeline.deploy(ops, image_tag="v1.3.0"),
+        lambda: pipeline.deploy(ops, image_tag=TAG),  # the tag as the task parsed it
     ]
     raised: OpsError | None = None
     for call in calls:
