@@ -23,7 +23,7 @@ def shared_sandbox(home: Path) -> Iterator[Any]:
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("ADINSIGHTS_OPS_HOME", str(home))
-        server = sandbox.start(config.load("sandbox"))
+        server: Any = sandbox.start(config.load("sandbox"))  # given `.home` below
         state = sandbox.state_file("sandbox")
         state.parent.mkdir(parents=True, exist_ok=True)
         state.write_text(json.dumps(server.describe()))
