@@ -27,26 +27,54 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
 
-import attrs
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
-from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from adinsights_ops.config import Environment
+from adinsights_ops.sandbox._airbyte_http import (
+    FAULT_HEADER,
+    OPEN,
+    PREFIX,
+    ROUTES,
+    TEMPLATES,
+    Call,
+    Problem,
+    jobs_page,
+    json_answer,
+    problem_answer,
+)
+from adinsights_ops.sandbox._airbyte_jobs import (
+    ACTIVE,
+    BYTES_PER_ROW,
+    JOB_TYPES,
+    ROWS_PER_SECOND,
+    Job,
+    status_of,
+    view,
+    wall_text,
+)
 from adinsights_ops.sandbox.airbyte_sim_connections import (
     check_patch,
     moto_secret,
     seed_connections,
 )
 
-PREFIX = "/api/public/v1"
-FAULT_HEADER = "X-Sandbox-Fault"
-ACTIVE = frozenset({"pending", "queued", "running", "incomplete"})
-JOB_TYPES = ("sync", "reset", "refresh", "clear")
+__all__ = [
+    "ACTIVE",
+    "BYTES_PER_ROW",
+    "CONTRACT_DEVIATIONS",
+    "FAULT_HEADER",
+    "JOB_TYPES",
+    "PREFIX",
+    "ROWS_PER_SECOND",
+    "UNAUTHORIZED_NOTE",
+    "AirbyteSimulator",
+    "Call",
+]
+
 # (method, path template, status) -> why the simulator answers this although the contract lists it not.
 CONTRACT_DEVIATIONS: Mapping[tuple[str, str, int], str] = {
     ("POST", "/jobs", 409): (
@@ -58,69 +86,6 @@ CONTRACT_DEVIATIONS: Mapping[tuple[str, str, int], str] = {
 # A 401 is not a deviation of one endpoint: the contract declares no security scheme at all, and
 # every secured endpoint of real Airbyte answers 401 to a missing, expired or revoked token.
 UNAUTHORIZED_NOTE = "401 for a missing, expired or revoked bearer token (any secured endpoint)"
-ROWS_PER_SECOND = 240
-BYTES_PER_ROW = 410
-
-
-@attrs.define
-class _Job:
-    job_id: int
-    connection_id: str
-    job_type: str
-    created: float
-    pending: float
-    running: float
-    fail: bool
-    cancelled_at: float | None = None
-    forced: str | None = None
-    forced_until: float | None = None
-
-
-@attrs.frozen
-class Call:
-    """One request the simulator answered."""
-
-    method: str
-    route: str
-    """Path template without the API prefix, e.g. /jobs/{jobId} (the raw path for a 404)."""
-    path: str
-    status: int
-    fault: str | None = None
-
-
-class _Problem(Exception):
-    def __init__(self, status: int, title: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.title = title
-        self.detail = detail
-
-
-_ROUTES = Map(
-    [
-        Rule(f"{PREFIX}/applications/token", methods=["POST"], endpoint="token"),
-        Rule(f"{PREFIX}/health", methods=["GET"], endpoint="health"),
-        Rule(f"{PREFIX}/jobs", methods=["GET"], endpoint="list_jobs"),
-        Rule(f"{PREFIX}/jobs", methods=["POST"], endpoint="create_job"),
-        Rule(f"{PREFIX}/jobs/<int:job_id>", methods=["GET"], endpoint="get_job"),
-        Rule(f"{PREFIX}/jobs/<int:job_id>", methods=["DELETE"], endpoint="cancel_job"),
-        Rule(f"{PREFIX}/connections/<connection_id>", methods=["GET"], endpoint="get_connection"),
-        Rule(
-            f"{PREFIX}/connections/<connection_id>", methods=["PATCH"], endpoint="patch_connection"
-        ),
-    ]
-)
-_TEMPLATES = {
-    "token": "/applications/token",
-    "health": "/health",
-    "list_jobs": "/jobs",
-    "create_job": "/jobs",
-    "get_job": "/jobs/{jobId}",
-    "cancel_job": "/jobs/{jobId}",
-    "get_connection": "/connections/{connectionId}",
-    "patch_connection": "/connections/{connectionId}",
-}
-_OPEN = frozenset({"token", "health"})
 
 
 class AirbyteSimulator:
@@ -151,7 +116,7 @@ class AirbyteSimulator:
         self._wall0 = datetime.now(UTC).replace(microsecond=0)
         self._lock = threading.RLock()
         self._connections = {cid: json.loads(json.dumps(c)) for cid, c in connections.items()}
-        self._jobs: dict[int, _Job] = {}
+        self._jobs: dict[int, Job] = {}
         self._next_id = first_job_id
         self._tokens: dict[str, float] = {}
         self._fail_next: set[str] = set()
@@ -196,7 +161,7 @@ class AirbyteSimulator:
         with self._lock:
             if connection_id not in self._connections:
                 raise KeyError(connection_id)
-            job = _Job(
+            job = Job(
                 job_id=self._next_id,
                 connection_id=connection_id,
                 job_type="sync",
@@ -268,27 +233,35 @@ class AirbyteSimulator:
     def _handle(self, request: Request) -> tuple[Response, str, str | None]:
         route = request.path[len(PREFIX) :] if request.path.startswith(PREFIX) else request.path
         try:
-            endpoint, args = _ROUTES.bind_to_environ(request.environ).match()
+            endpoint, args = ROUTES.bind_to_environ(request.environ).match()
         except NotFound:
-            return _problem(404, "resource-not-found", f"no such path {request.path}"), route, None
+            return (
+                problem_answer(404, "resource-not-found", f"no such path {request.path}"),
+                route,
+                None,
+            )
         except MethodNotAllowed:
-            return _problem(405, "method-not-allowed", f"{request.method} {route}"), route, None
+            return (
+                problem_answer(405, "method-not-allowed", f"{request.method} {route}"),
+                route,
+                None,
+            )
         except HTTPException as exc:  # pragma: no cover - werkzeug routing raises only the above
-            return _problem(exc.code or 500, "error", str(exc)), route, None
-        route = _TEMPLATES[endpoint]
+            return problem_answer(exc.code or 500, "error", str(exc)), route, None
+        route = TEMPLATES[endpoint]
         self._forced_served = False
         injected = self._take_fault(request.method, route)
         if injected is not None:
-            response = _problem(injected, "simulated-fault", "injected by the sandbox")
+            response = problem_answer(injected, "simulated-fault", "injected by the sandbox")
             response.headers[FAULT_HEADER] = "injected"
             return response, route, "injected"
         try:
-            if endpoint not in _OPEN:
+            if endpoint not in OPEN:
                 self._authorize(request)
             status, body = getattr(self, f"_{endpoint}")(request, **args)
-        except _Problem as problem:
-            return _problem(problem.status, problem.title, problem.detail), route, None
-        response = _json(status, body)
+        except Problem as problem:
+            return problem_answer(problem.status, problem.title, problem.detail), route, None
+        response = json_answer(status, body)
         fault = "forced-status" if self._forced_served else None
         if fault:
             response.headers[FAULT_HEADER] = fault
@@ -309,21 +282,21 @@ class AirbyteSimulator:
         expires = self._tokens.get(token)
         if expires is None or self.clock() >= expires:
             self._tokens.pop(token, None)
-            raise _Problem(401, "unauthorized", "missing, expired or unknown bearer token")
+            raise Problem(401, "unauthorized", "missing, expired or unknown bearer token")
 
     # -- endpoints ----------------------------------------------------------------------------
 
     def _token(self, request: Request) -> tuple[int, dict[str, Any]]:
         data = request.get_json(silent=True) if request.is_json else request.form.to_dict()
         if not isinstance(data, dict) or not data.get("client_id") or not data.get("client_secret"):
-            raise _Problem(400, "invalid-data", "client_id and client_secret are required")
+            raise Problem(400, "invalid-data", "client_id and client_secret are required")
         expected = self._secret() if callable(self._secret) else self._secret
         if (
             data["client_id"] != self.client_id
             or expected is None
             or not secrets.compare_digest(str(data["client_secret"]), expected)
         ):
-            raise _Problem(403, "forbidden", "invalid client credentials")
+            raise Problem(403, "forbidden", "invalid client credentials")
         token = secrets.token_urlsafe(24)
         self._tokens[token] = self.clock() + self.token_seconds
         self.tokens_issued += 1
@@ -337,50 +310,24 @@ class AirbyteSimulator:
         return 200, {"available": True}
 
     def _list_jobs(self, request: Request) -> tuple[int, dict[str, Any]]:
-        args = request.args
-        limit = _int(args.get("limit", "20"), 1, 100)
-        offset = _int(args.get("offset", "0"), 0, None)
-        field, _, direction = args.get("orderBy", "createdAt|ASC").partition("|")
         jobs = [self._view(j) for j in self._jobs.values()]
-        for key, param in (
-            ("connectionId", "connectionId"),
-            ("status", "status"),
-            ("jobType", "jobType"),
-        ):
-            if param in args:
-                jobs = [j for j in jobs if j[key] == args[param]]
-        sort_key = "lastUpdatedAt" if field == "updatedAt" else "startTime"
-        jobs.sort(key=lambda j: (j[sort_key], j["jobId"]), reverse=direction.upper() == "DESC")
-        page: dict[str, Any] = {"data": jobs[offset : offset + limit]}
-        query = {k: v for k, v in args.items() if k not in ("limit", "offset")}
-        if offset + limit < len(jobs):
-            page["next"] = (
-                f"{request.base_url}?{urlencode({**query, 'limit': limit, 'offset': offset + limit})}"
-            )
-        if offset > 0:
-            back = max(offset - limit, 0)
-            page["previous"] = (
-                f"{request.base_url}?{urlencode({**query, 'limit': limit, 'offset': back})}"
-            )
-        return 200, page
+        return 200, jobs_page(jobs, request.args, request.base_url)
 
     def _create_job(self, request: Request) -> tuple[int, dict[str, Any]]:
         data = request.get_json(silent=True)
         if not isinstance(data, dict):
-            raise _Problem(400, "invalid-data", "expected a JSON object")
+            raise Problem(400, "invalid-data", "expected a JSON object")
         connection_id, job_type = data.get("connectionId"), data.get("jobType")
         if job_type not in JOB_TYPES:
-            raise _Problem(400, "invalid-data", f"jobType must be one of {', '.join(JOB_TYPES)}")
+            raise Problem(400, "invalid-data", f"jobType must be one of {', '.join(JOB_TYPES)}")
         if not isinstance(connection_id, str) or connection_id not in self._connections:
-            raise _Problem(400, "invalid-data", f"no connection {connection_id}")
+            raise Problem(400, "invalid-data", f"no connection {connection_id}")
         now = self.clock()
         if any(
             j.connection_id == connection_id and self._status(j, now) in ACTIVE
             for j in self._jobs.values()
         ):
-            raise _Problem(
-                409, "try-again-later", f"A sync is already running for: {connection_id}"
-            )
+            raise Problem(409, "try-again-later", f"A sync is already running for: {connection_id}")
         return 200, self._view(self._create(connection_id, job_type))
 
     def _get_job(self, request: Request, job_id: int) -> tuple[int, dict[str, Any]]:
@@ -396,26 +343,26 @@ class AirbyteSimulator:
 
     def _get_connection(self, request: Request, connection_id: str) -> tuple[int, dict[str, Any]]:
         if connection_id not in self._connections:
-            raise _Problem(404, "resource-not-found", f"no connection {connection_id}")
+            raise Problem(404, "resource-not-found", f"no connection {connection_id}")
         return 200, self.connection(connection_id)
 
     def _patch_connection(self, request: Request, connection_id: str) -> tuple[int, dict[str, Any]]:
         if connection_id not in self._connections:
-            raise _Problem(404, "resource-not-found", f"no connection {connection_id}")
+            raise Problem(404, "resource-not-found", f"no connection {connection_id}")
         data = request.get_json(silent=True)
         if not isinstance(data, dict):
-            raise _Problem(400, "invalid-data", "expected a JSON object")
+            raise Problem(400, "invalid-data", "expected a JSON object")
         try:
             check_patch(data)
         except ValueError as exc:
-            raise _Problem(400, "invalid-data", str(exc)) from None
+            raise Problem(400, "invalid-data", str(exc)) from None
         self._connections[connection_id].update(json.loads(json.dumps(data)))
         return 200, self.connection(connection_id)
 
     # -- jobs ---------------------------------------------------------------------------------
 
-    def _create(self, connection_id: str, job_type: str) -> _Job:
-        job = _Job(
+    def _create(self, connection_id: str, job_type: str) -> Job:
+        job = Job(
             job_id=self._next_id,
             connection_id=connection_id,
             job_type=job_type,
@@ -429,84 +376,20 @@ class AirbyteSimulator:
         self._next_id += 1
         return job
 
-    def _find(self, job_id: int) -> _Job:
+    def _find(self, job_id: int) -> Job:
         if job_id not in self._jobs:
-            raise _Problem(404, "resource-not-found", f"no job {job_id}")
+            raise Problem(404, "resource-not-found", f"no job {job_id}")
         return self._jobs[job_id]
 
-    def _status(self, job: _Job, now: float) -> str:
-        if job.forced is not None and (job.forced_until is None or now < job.forced_until):
+    def _status(self, job: Job, now: float) -> str:
+        status, forced = status_of(job, now)
+        if forced:
             self._forced_served = True
-            return job.forced
-        if job.cancelled_at is not None:
-            return "cancelled"
-        age = now - job.created
-        if age < job.pending:
-            return "pending"
-        if age < job.pending + job.running:
-            return "running"
-        return "failed" if job.fail else "succeeded"
+        return status
 
-    def _view(self, job: _Job) -> dict[str, Any]:
+    def _view(self, job: Job) -> dict[str, Any]:
         now = self.clock()
-        status = self._status(job, now)
-        if job.cancelled_at is not None:
-            end = job.cancelled_at
-        elif status in ("succeeded", "failed"):
-            end = job.created + job.pending + job.running
-        else:
-            end = now
-        ran = max(
-            0.0, min(end, job.created + job.pending + job.running) - job.created - job.pending
-        )
-        rows = int(ran * ROWS_PER_SECOND)
-        return {
-            "jobId": job.job_id,
-            "status": status,
-            "jobType": job.job_type,
-            "connectionId": job.connection_id,
-            "startTime": self._wall(job.created),
-            "lastUpdatedAt": self._wall(end),
-            "duration": _iso_duration(end - job.created),
-            "rowsSynced": rows,
-            "bytesSynced": rows * BYTES_PER_ROW,
-        }
+        return view(job, self._status(job, now), now, self._wall)
 
     def _wall(self, mono: float) -> str:
-        moment = self._wall0 + timedelta(seconds=mono - self._mono0)
-        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-# -- helpers -----------------------------------------------------------------------------------
-
-
-def _json(status: int, body: Any) -> Response:
-    return Response(json.dumps(body), status=status, mimetype="application/json")
-
-
-def _problem(status: int, title: str, detail: str) -> Response:
-    body = {
-        "type": f"https://reference.airbyte.com/reference/errors#{title}",
-        "title": title,
-        "status": status,
-        "detail": detail,
-    }
-    return Response(json.dumps(body), status=status, mimetype="application/problem+json")
-
-
-def _int(text: str, low: int, high: int | None) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise _Problem(400, "invalid-data", f"not a number: {text!r}") from None
-    if value < low or (high is not None and value > high):
-        raise _Problem(400, "invalid-data", f"out of range: {value}")
-    return value
-
-
-def _iso_duration(seconds: float) -> str:
-    total = int(max(seconds, 0))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    text = "PT" + (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "")
-    return text + (f"{secs}S" if secs or text == "PT" else "")
+        return wall_text(self._wall0, self._mono0, mono)
