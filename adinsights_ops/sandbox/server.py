@@ -104,7 +104,12 @@ class SandboxServer(ThreadedMotoServer):
         self.scenario_name = scenario
         # Seeding builds "the previous release, deployed and healthy": the scenario holds only
         # once that is done (seed() switches it on), so it never fails the seeded revisions.
-        self.scheduler = EcsScheduler(env.account, env.region, timings=timings, scenario=Scenario())
+        self.scheduler = EcsScheduler(
+            env.account,
+            env.region,
+            timings=timings or SchedulerTimings.for_environment(env),
+            scenario=Scenario(),
+        )
         self.calls: list[dict[str, Any]] = []
         self.effects = Effects()
         self.trail = cloudtrail.Trail(env.account, env.region)
