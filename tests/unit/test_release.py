@@ -525,5 +525,6 @@ def test_wait_running_times_out_with_the_last_status() -> None:
             lambda: ps_output(frontend="restarting"), services=SERVICES, timeout=30, clock=clock
         )
     assert isinstance(raised.value, OpsError)
+    assert isinstance(raised.value.last_state, ComposeStatus)
     assert raised.value.last_state.waiting == ("frontend",)
     assert sum(clock.slept) == pytest.approx(30)
