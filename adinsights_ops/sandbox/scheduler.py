@@ -24,7 +24,7 @@ import time
 import types
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 from moto.ecs.exceptions import TaskDefinitionNotFoundException
@@ -36,10 +36,16 @@ from adinsights_ops.sandbox.oneoff import output_for
 from adinsights_ops.sandbox.rollout import BREAKER_REASON
 from adinsights_ops.sandbox.scenarios import Scenario
 
+if TYPE_CHECKING:
+    from adinsights_ops.config import Environment
+
 __all__ = ["BREAKER_REASON", "EcsScheduler", "Scenario", "SchedulerTimings"]
 
 _MARK = "_adinsights_simulated_scheduler"  # set on the backend instance that this scheduler wraps
 _SETTLE_LIMIT = 10_000  # actions per service in settle(); only a rollout that cannot end hits it
+_EARLIEST_FIRST_POLL = 0.75
+"""Of a polling interval: its earliest first look (the primitives' pauses vary by +/- 20 %), less a
+margin for the request itself."""
 
 
 @attrs.define
@@ -54,6 +60,25 @@ class SchedulerTimings:
     """Failed tasks of a deployment before the circuit breaker (when enabled) trips."""
     per_service_task_seconds: Mapping[str, float] = attrs.field(factory=dict)
     """task_seconds overridden per service name (benchmarks)."""
+
+    @classmethod
+    def for_polling(cls, first: float | None) -> SchedulerTimings:
+        """Timings paced to clients whose first look comes `first` seconds after they start waiting.
+
+        A deployment's start/stop actions and a one-off task's run each take a little less than
+        `first` (less than the shortest first pause the pollers' jitter allows), so the first look
+        sees the work done and each later look sees the next action: a waiting client meets every
+        state and event it would meet at any pace, only sooner. None keeps the defaults.
+        """
+        if first is None:
+            return cls()
+        step = first * _EARLIEST_FIRST_POLL
+        return cls(task_seconds=step, oneoff_seconds=step)
+
+    @classmethod
+    def for_environment(cls, env: Environment) -> SchedulerTimings:
+        """Timings paced to the environment's polling (`ecs.polling.first`), where it sets one."""
+        return cls.for_polling(env.ecs.poll_first)
 
 
 @attrs.frozen

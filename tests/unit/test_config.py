@@ -138,7 +138,7 @@ def test_polling_pace_is_configuration_with_the_primitives_defaults_elsewhere(
 
     sandbox = config.load("sandbox", ENVIRONMENTS)
     fast = sandbox.ecs.polling(ecs.TASK_POLL)
-    assert (fast.initial, fast.maximum) == (0.25, 1.0)
+    assert (fast.initial, fast.maximum) == (0.1, 0.4)
     assert fast.factor == ecs.TASK_POLL.factor  # only the pace changes, not the shape
     data = sandbox_data()
     del data["ecs"]["polling"]

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import random
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import attrs
 import boto3
 import moto
 import pytest
 from botocore.exceptions import WaiterError
 from moto.ecs.models import ecs_backends
 
+from adinsights_ops import config, ecs
 from adinsights_ops.sandbox.oneoff import output_for
 from adinsights_ops.sandbox.scheduler import (
     BREAKER_REASON,
@@ -20,6 +23,7 @@ from adinsights_ops.sandbox.scheduler import (
     Scenario,
     SchedulerTimings,
 )
+from tests.simulated import ENVIRONMENTS
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
@@ -540,3 +544,77 @@ def test_timings_can_differ_per_service(sandbox: Sandbox, backend: tuple[str, st
     assert sandbox.describe("backend")["deployments"][0]["runningCount"] == 0
     sandbox.clock.advance(0.1)
     assert sandbox.describe("backend")["deployments"][0]["runningCount"] == 1
+
+
+class _WaitClock:
+    """The waiting primitives' clock on the test's fake time: sleeping advances it."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.slept: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.clock.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.clock.advance(seconds)
+
+
+def test_the_sandbox_paces_its_timings_to_its_polling() -> None:
+    env = config.load("sandbox", ENVIRONMENTS)
+    timings = SchedulerTimings.for_environment(env)
+    assert env.ecs.poll_first is not None
+    for backoff in (ecs.TASK_POLL, ecs.DEFAULT_POLL):  # one-off tasks, rollouts
+        shortest_first_pause = env.ecs.polling(backoff).initial * (1 - backoff.jitter)
+        assert 0 < timings.oneoff_seconds < shortest_first_pause
+        assert 0 < timings.task_seconds < shortest_first_pause
+    no_polling = attrs.evolve(env, ecs=attrs.evolve(env.ecs, poll_first=None))
+    assert SchedulerTimings.for_environment(no_polling) == SchedulerTimings()
+
+
+@pytest.mark.parametrize("pause", ["shortest", "longest"])
+def test_a_paced_one_off_is_seen_done_at_the_first_look_after_it_starts(
+    sandbox: Sandbox, backend: tuple[str, str], monkeypatch: pytest.MonkeyPatch, pause: str
+) -> None:
+    first = 0.1
+    sandbox.scheduler.timings = SchedulerTimings.for_polling(first)
+    # the waiting primitive's jitter, drawn at its lowest or highest
+    monkeypatch.setattr(random.Random, "uniform", lambda _, a, b: a if pause == "shortest" else b)
+    clock = _WaitClock(sandbox.clock)
+    seen: list[str] = []
+
+    result = ecs.run_task(
+        sandbox.ecs,
+        cluster=CLUSTER,
+        task_definition=backend[1],
+        command=["python", "manage.py", "migrate", "--noinput"],
+        network=sandbox.network,
+        container="backend",
+        clock=clock,
+        backoff=attrs.evolve(ecs.TASK_POLL, initial=first, maximum=4 * first),
+        on_event=lambda e: seen.append(e.rollout_state) if isinstance(e, ecs.Progress) else None,
+    )
+
+    assert result.exit_code == 0
+    assert seen == ["RUNNING", "STOPPED"]  # what a slower pace shows too, minus repeats
+    assert len(clock.slept) == 1
+
+
+def test_a_paced_rollout_shows_every_step_at_the_pollers_shortest_pace(
+    sandbox: Sandbox, backend: tuple[str, str]
+) -> None:
+    first = 0.1
+    sandbox.scheduler.timings = SchedulerTimings.for_polling(first)
+    sandbox.ecs.update_service(cluster=CLUSTER, service="backend", taskDefinition=backend[1])
+    seen = []
+    for _ in range(4):
+        sandbox.clock.advance(first * (1 - ecs.DEFAULT_POLL.jitter))
+        seen.append(sandbox.describe("backend"))
+
+    # the states and events of the default pace (test_rollout_replaces_tasks_one_at_a_time...)
+    assert [s["runningCount"] for s in seen] == [3, 4, 3, 2]
+    assert [s["deployments"][0]["runningCount"] for s in seen] == [1, 2, 2, 2]
+    assert seen[-1]["deployments"][0]["rolloutState"] == "COMPLETED"
+    messages = [e["message"] for e in seen[-1]["events"]]
+    assert messages[0] == "(service backend) has reached a steady state."
