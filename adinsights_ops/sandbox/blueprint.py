@@ -15,6 +15,7 @@ Budgets, Cost Explorer and ElastiCache are not seeded.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -39,6 +40,8 @@ from adinsights_ops.sandbox.blueprint_storage import (
     seed_images,
     seed_log_groups,
 )
+
+LOAD_DEFAULT_AMIS = "MOTO_EC2_LOAD_DEFAULT_AMIS"
 
 __all__ = [
     "DEK_OBJECT_KEY",
@@ -108,6 +111,9 @@ def seed(
         raise ConfigError(
             env.source, f"{env.name}.sandbox", "true (seed fills the account with fake resources)"
         )
+    # The blueprint runs no instances: spare moto parsing its ~1,000 default AMIs into each EC2
+    # backend it creates (most of a region's first EC2 call). An explicit setting wins.
+    os.environ.setdefault(LOAD_DEFAULT_AMIS, "false")
     main_tag = f"main-{main_sha}"
     s3, kms = clients("s3"), clients("kms")
 

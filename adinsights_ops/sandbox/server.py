@@ -146,21 +146,23 @@ class SandboxServer(ThreadedMotoServer):
 
     def seed(self) -> None:
         """Create the blueprint through the server, then let the previous release settle."""
-        import boto3
+        import functools
 
+        from adinsights_ops.aws import new_session
         from adinsights_ops.sandbox.blueprint import seed
 
         # moto's state is global to the process: a new sandbox starts from nothing.
         reset = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")
         with urllib.request.urlopen(reset, timeout=10):
             pass
-        session = boto3.Session(
+        session = new_session(  # the process's botocore loader: each model parsed once
             region_name=self.env.region,
             aws_access_key_id=CREDENTIALS["aws_access_key_id"],
             aws_secret_access_key=CREDENTIALS["aws_secret_access_key"],
         )
         session.events.register("before-send", mark_internal)
 
+        @functools.cache  # one client per service for the whole seed
         def client(service: str) -> Any:
             return session.client(service, endpoint_url=self.endpoint)  # type: ignore[call-overload]
 
