@@ -109,6 +109,9 @@ def start(
         faults = faults_from_environment()
     server = SandboxServer(env, port=port, scenario=scenario, timings=timings, faults=faults)
     server.start()
+    from adinsights_ops.sandbox._exit import skip_final_collection
+
+    skip_final_collection()  # the process now holds moto's objects: see _exit
     return server
 
 
