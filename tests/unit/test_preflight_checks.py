@@ -74,7 +74,8 @@ def test_a_missing_manifests_folder_is_refused(
     sim: Simulated, field: str, value: str, key: str
 ) -> None:
     assert sim.env.airbyte is not None
-    ops = with_env(sim, airbyte=attrs.evolve(sim.env.airbyte, **{field: value}))
+    changed: dict[str, Any] = {field: value}  # one field, named by the parameter
+    ops = with_env(sim, airbyte=attrs.evolve(sim.env.airbyte, **changed))
     error = refused_before_anything(sim, ops, value)
     assert isinstance(error, ConfigError) and error.key == key
     assert sum(sim.calls.values()) == 0
@@ -100,7 +101,8 @@ def test_an_empty_stream_list_is_refused_before_the_lock(sim: Simulated, tmp_pat
 @pytest.mark.parametrize("field", ["project_dir", "profiles_dir"])
 def test_a_missing_dbt_folder_is_refused(sim: Simulated, field: str) -> None:
     assert sim.env.dbt is not None
-    ops = with_env(sim, dbt=attrs.evolve(sim.env.dbt, **{field: "no/such/dbt"}))
+    changed: dict[str, Any] = {field: "no/such/dbt"}
+    ops = with_env(sim, dbt=attrs.evolve(sim.env.dbt, **changed))
     error = refused_before_anything(sim, ops, "no/such/dbt")
     assert isinstance(error, ConfigError) and error.key == f"sandbox.dbt.{field}"
     assert sum(sim.calls.values()) == 0
