@@ -82,7 +82,9 @@ def secrets(base: str) -> Iterator[Any]:
         yield client
 
 
-def announce(secrets: Any, announcement: str, page: StatusPage = PAGE) -> statuspage.ChannelResult:
+def announce(
+    secrets: Any, announcement: str, page: StatusPage | None = PAGE
+) -> statuspage.ChannelResult:
     return statuspage.announce(
         page,
         secretsmanager=lambda: secrets,
