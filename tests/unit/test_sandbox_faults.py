@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.error
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -94,8 +94,8 @@ def test_a_scenario_never_fails_the_seeded_release(server: SandboxServer, env: E
     assert [d["rolloutState"] for d in current["deployments"]] == ["COMPLETED"]
     seeded = current["taskDefinition"]
     definition = ecs.describe_task_definition(taskDefinition=seeded)["taskDefinition"]
-    keys = ("family", "containerDefinitions", "executionRoleArn", "taskRoleArn", "networkMode")
-    keys += ("requiresCompatibilities", "cpu", "memory")
+    keys: tuple[str, ...] = ("family", "containerDefinitions", "executionRoleArn", "taskRoleArn")
+    keys += ("networkMode", "requiresCompatibilities", "cpu", "memory")
     new = ecs.register_task_definition(**{k: definition[k] for k in keys if k in definition})
     ecs.update_service(
         cluster=env.ecs.cluster,
@@ -208,7 +208,8 @@ def test_faults_only_on_the_operations_named() -> None:
 # -- the server -----------------------------------------------------------------------------------
 
 
-CALLS = {
+# protocol -> (service, one call of it on a client)
+CALLS: dict[str, tuple[str, Callable[[Any], object]]] = {
     "json": ("ecs", lambda c: c.list_clusters()),
     "query": ("rds", lambda c: c.describe_db_instances()),
     "rest": ("s3", lambda c: c.list_objects_v2(Bucket="adinsights-sandbox-ops-state")),
