@@ -24,6 +24,11 @@ from adinsights_ops.config._infra import (
     InfraSettings,
     check_mapping,
 )
+from adinsights_ops.config._listing import (
+    EnvironmentEntry,
+    EnvironmentList,
+    list_environments,
+)
 from adinsights_ops.config._parse import (
     parse_environment,
 )
@@ -69,6 +74,8 @@ __all__ = [
     "DbtSettings",
     "EcsSettings",
     "Environment",
+    "EnvironmentEntry",
+    "EnvironmentList",
     "InfraSettings",
     "Notifications",
     "ReleaseSettings",
@@ -81,6 +88,7 @@ __all__ = [
     "environment_names",
     "environments_file",
     "find_upward",
+    "list_environments",
     "load",
     "load_yaml",
     "parse_environment",

@@ -10,6 +10,15 @@ from adinsights_ops.dbt._build import (
     dbt_command,
     upload_artifacts,
 )
+from adinsights_ops.dbt._environment import (
+    BuildRequest,
+    artifacts_bucket,
+    build_environment,
+    build_request,
+    freshness_of,
+    parse_duration,
+    upload_result,
+)
 from adinsights_ops.dbt._git import (
     GitFailed,
     UnknownTag,
@@ -37,6 +46,7 @@ from adinsights_ops.dbt._results import (
 __all__ = [
     "FAILING_STATUSES",
     "BuildFailed",
+    "BuildRequest",
     "BuildResult",
     "BuildTimedOut",
     "DbtCrashed",
@@ -50,12 +60,18 @@ __all__ = [
     "UnknownTag",
     "UploadedArtifacts",
     "artifact_key",
+    "artifacts_bucket",
     "build",
     "build_at",
+    "build_environment",
+    "build_request",
     "dbt_command",
     "freshness",
+    "freshness_of",
+    "parse_duration",
     "parse_run_results",
     "run_process",
     "schema_changes",
     "upload_artifacts",
+    "upload_result",
 ]

@@ -24,6 +24,11 @@ from adinsights_ops.infra._model import (
     TerraformApplyIncomplete,
     TerraformFailed,
 )
+from adinsights_ops.infra._operations import (
+    apply_locked,
+    preview,
+    settings_with,
+)
 from adinsights_ops.infra._plan import (
     cloudformation_parameters,
     describe,
@@ -58,10 +63,13 @@ __all__ = [
     "TerraformApplyIncomplete",
     "TerraformEngine",
     "TerraformFailed",
+    "apply_locked",
     "cloudformation_parameters",
     "describe",
     "engine_for",
     "for_environment",
     "plan_and_apply",
+    "preview",
+    "settings_with",
     "verify",
 ]
