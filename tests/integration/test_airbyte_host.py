@@ -235,7 +235,7 @@ def test_known_hosts_path_expands_the_home_folder(
 def test_a_connection_factory_cannot_loosen_host_key_checking(
     server: SshServer, tmp_path: Path
 ) -> None:
-    import paramiko
+    import paramiko  # type: ignore[import-untyped]
     from fabric import Config, Connection
 
     built: list[Any] = []
@@ -287,12 +287,16 @@ def test_a_port_nobody_listens_on_is_unreachable(server: SshServer, tmp_path: Pa
 def test_a_missing_known_hosts_file_stops_before_connecting(tmp_path: Path) -> None:
     calls: list[dict[str, Any]] = []
 
+    def factory(**kw: Any) -> airbyte_host.SshConnection:
+        calls.append(kw)
+        raise AssertionError("a connection was asked for")
+
     with pytest.raises(SshFileMissing) as caught:
         airbyte_host.check(
             host="airbyte.example.com",
             user="airbyte",
             known_hosts=str(tmp_path / "absent"),
-            connection_factory=lambda **kw: calls.append(kw),
+            connection_factory=factory,
         )
 
     assert caught.value.exit_code == EXIT_USAGE
