@@ -16,7 +16,7 @@ import sys
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import attrs
 import boto3
@@ -32,7 +32,7 @@ HAVE_DBT = importlib.util.find_spec("dbt.adapters.duckdb") is not None
 needs_dbt = pytest.mark.skipif(
     not HAVE_DBT, reason="dbt-core and dbt-duckdb are not installed (pip install -e '.[dbt]')"
 )
-REGION = "eu-west-1"
+REGION: Final = "eu-west-1"  # a Literal, as create_bucket's LocationConstraint is typed
 BUCKET = "adinsights-sandbox-dbt-artifacts"
 
 
@@ -260,7 +260,7 @@ def test_build_passes_the_options_to_dbt_and_keeps_writes_out_of_the_project(
         runner=fake,
     )
     call = fake.calls[0]
-    argv = call["argv"]
+    argv: list[str] = call["argv"]
     assert argv[: len(dbt.dbt_command())] == dbt.dbt_command()
     assert argv[len(dbt.dbt_command())] == "build"
 
