@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -215,7 +216,8 @@ def test_a_tool_that_only_speaks_boto3_sees_a_real_deployment(sandbox: SandboxPr
         "executionRoleArn",
         "taskRoleArn",
     )
-    new = ecs.register_task_definition(**{k: td[k] for k in keys if k in td})["taskDefinition"]
+    copied: dict[str, Any] = {k: v for k, v in td.items() if k in keys}
+    new = ecs.register_task_definition(**copied)["taskDefinition"]
     updated = ecs.update_service(
         cluster=cluster, service=service, taskDefinition=new["taskDefinitionArn"]
     )["service"]

@@ -212,7 +212,7 @@ def wait_for_step(sandbox: SandboxProcess, name: str, timeout: float = 90) -> st
             Bucket="adinsights-sandbox-ops-state", Prefix="journal/sandbox/"
         )
         for item in sorted(listed.get("Contents", []), key=lambda o: o["Key"], reverse=True)[:1]:
-            run_id = item["Key"].rsplit("/", 1)[-1].removesuffix(".json")
+            run_id: str = item["Key"].rsplit("/", 1)[-1].removesuffix(".json")
             record = journal(sandbox, run_id)
             if record["outcome"] == "running" and any(s["name"] == name for s in record["steps"]):
                 return run_id
