@@ -44,3 +44,35 @@ def test_reset_with_nothing_remembered_and_refused_while_one_runs(
     monkeypatch.setattr(sandbox, "running", lambda _name: "http://127.0.0.1:1")
     with pytest.raises(UsageError, match=r"stop `inv sandbox\.up` first"):
         _shared.reset("sandbox")
+
+
+def test_serve_writes_its_state_while_it_runs_and_cleans_up_when_stopped(home: Path) -> None:
+    from adinsights_ops import config, sandbox
+
+    seen: list[_shared.Serving] = []
+    stopped: list[bool] = []
+
+    def ready(serving: _shared.Serving) -> None:
+        seen.append(serving)
+        assert sandbox.running("sandbox") == serving.endpoint  # other commands find it
+        raise KeyboardInterrupt  # Ctrl-C
+
+    _shared.serve(
+        config.load("sandbox"),
+        scenario="failing-rollout",
+        faults="throttled",
+        on_ready=ready,
+        on_stopped=lambda: stopped.append(True),
+    )
+    (serving,) = seen
+    assert serving.scenario == "failing-rollout" and serving.faults
+    assert stopped == [True] and sandbox.running("sandbox") is None
+    assert not sandbox.state_file("sandbox").exists()
+
+
+def test_serve_refuses_an_unknown_scenario_before_anything_starts(home: Path) -> None:
+    from adinsights_ops import config
+
+    with pytest.raises(UsageError):
+        _shared.serve(config.load("sandbox"), scenario="no-such-scenario")
+    assert not list(home.glob("sandbox-*.json"))
