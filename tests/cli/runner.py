@@ -11,6 +11,7 @@ import contextlib
 import io
 import sys
 import traceback
+from collections.abc import Iterator
 
 import attrs
 from invoke import Program
@@ -57,7 +58,7 @@ def run(*args: str, stdin: str = "", plain_invoke: bool = False) -> Result:
 
 
 @contextlib.contextmanager
-def _stdin(stream: io.StringIO):  # type: ignore[no-untyped-def]
+def _stdin(stream: io.StringIO) -> Iterator[None]:
     saved = sys.stdin
     sys.stdin = stream
     try:

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +81,7 @@ def run_inprocess(
 
 
 @contextlib.contextmanager
-def _deadline(seconds: float, args: tuple[str, ...]):  # type: ignore[no-untyped-def]
+def _deadline(seconds: float, args: tuple[str, ...]) -> Iterator[None]:
     """Raise TimeoutError in the main thread after `seconds` (as subprocess.run's timeout would)."""
     import threading
 

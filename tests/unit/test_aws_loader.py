@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import boto3
 import moto
+import pytest
 
 from adinsights_ops.aws import Aws, new_session, shared_loader
 
@@ -31,7 +33,9 @@ def test_sessions_share_one_loader_with_a_fresh_sessions_search_paths() -> None:
     assert "cloudformation" in sessions[-1].get_available_resources()
 
 
-def test_a_data_path_setting_gets_a_loader_of_its_own(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_data_path_setting_gets_a_loader_of_its_own(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("AWS_DATA_PATH", str(tmp_path))
     session = new_session(region_name="eu-west-1")
     loader = session._session.get_component("data_loader")
@@ -52,7 +56,7 @@ def test_clients_of_two_aws_objects_are_their_own_and_keep_their_hooks() -> None
     assert seen == ["ListBuckets"]
 
 
-def test_seeding_clients_are_made_once_per_aws_setting(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_seeding_clients_are_made_once_per_aws_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     from adinsights_ops.sandbox.inprocess import seed_client
 
     first = seed_client("ecs", "eu-west-1")

@@ -10,7 +10,7 @@ from datetime import datetime
 import pytest
 from rich.console import Console
 
-from adinsights_ops.checks_report import failed, passed, report
+from adinsights_ops.checks_report import CheckReport, failed, passed, report
 from adinsights_ops.ecs import Phase, Progress, ServiceEvent
 from runbooks import render
 
@@ -169,7 +169,7 @@ def test_the_plain_progress_did_not_change() -> None:
     assert "\x1b" not in stream.getvalue()
 
 
-def _report(fail: bool = True):  # type: ignore[no-untyped-def]
+def _report(fail: bool = True) -> CheckReport:
     items = [passed("alarms", "3 alarms in OK")]
     if fail:
         items.append(failed("tls", "certificate expires in 3 days", "renew it"))

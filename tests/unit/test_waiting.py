@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
@@ -12,7 +13,7 @@ from adinsights_ops.waiting import Backoff, RetryPolicy, is_transient, retry_tra
 from tests.simulated import FakeClock
 
 
-def states(*values: str):  # type: ignore[no-untyped-def]
+def states(*values: str) -> Callable[[], str]:
     it = iter(values)
     return lambda: next(it)
 
