@@ -18,7 +18,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from adinsights_ops import infra
-from adinsights_ops.errors import ConfigError, UsageError, WaitTimedOut
+from adinsights_ops.errors import ConfigError, OpsError, UsageError, WaitTimedOut
 from adinsights_ops.infra._cloudformation import CloudFormationEngine, template_parameters
 from tests.simulated import ROOT, FakeClock
 
@@ -371,7 +371,8 @@ def test_waiting_for_a_change_set_has_a_deadline() -> None:
         with pytest.raises(WaitTimedOut) as raised:
             engine(client, clock=clock, change_set_timeout=60).plan()
     assert raised.value.timeout == 60
-    assert raised.value.last_state["Status"] == "CREATE_PENDING"  # type: ignore[index]
+    assert isinstance(raised.value.last_state, dict)
+    assert raised.value.last_state["Status"] == "CREATE_PENDING"
     assert sum(clock.slept) == pytest.approx(60)
 
 
@@ -480,7 +481,7 @@ def test_waiting_for_the_stack_has_a_deadline() -> None:
     ],
 )
 def test_plan_refuses_a_stack_it_cannot_update(
-    stubbed: tuple[Any, Stubber], status: str, error: type[Exception], exit_code: int
+    stubbed: tuple[Any, Stubber], status: str, error: type[OpsError], exit_code: int
 ) -> None:
     client, stub = stubbed
     stub.add_response("describe_stacks", stack(status), {"StackName": STACK})
@@ -496,6 +497,6 @@ def test_plan_refuses_a_stack_it_cannot_update(
     assert status in str(raised.value)
     if status == "ROLLBACK_COMPLETE":
         assert "delete-stack --stack-name adinsights-sandbox-network-data" in str(raised.value)
-        assert raised.value.details == [  # type: ignore[attr-defined]
+        assert raised.value.details == [
             "Warehouse (AWS::RDS::DBInstance) CREATE_FAILED: quota exceeded"
         ]
