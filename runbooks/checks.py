@@ -12,8 +12,8 @@ from typing import Any
 
 from invoke import Collection, Context, task
 
-from runbooks import options
-from runbooks.common import ALWAYS_EXIT_CODE_HELP, ENV_HELP, JSON_HELP, ops_task, render_checks
+from runbooks import options, render
+from runbooks.common import ALWAYS_EXIT_CODE_HELP, ENV_HELP, JSON_HELP, ops_task
 
 WINDOW_HELP = "how long after the deploy to compare with as long before it (30m, 1h, 1h30m)"
 
@@ -31,7 +31,7 @@ def _run(env: str, check: Any, as_json: bool, **options: Any) -> None:
         # (CloudTrail LookupEvents); the check reports that itself, as "not available".
         logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
         result = check(ops, **options)
-    render_checks(result, as_json)
+    render.checks(result, as_json)
 
 
 def _window(window: str) -> float:

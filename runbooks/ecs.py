@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from invoke import Collection, Context, task
 
-from runbooks import options
-from runbooks.common import (
-    ENV_HELP,
-    JSON_HELP,
-    SCENARIO_HELP,
-    ProgressPrinter,
-    ops_task,
-    say,
-    short,
-    to_json,
-)
+from runbooks import options, render
+from runbooks.common import ENV_HELP, JSON_HELP, SCENARIO_HELP, ops_task
+from runbooks.render import _ecs as show
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs.type_defs import TaskDefinitionTypeDef
@@ -25,8 +17,11 @@ if TYPE_CHECKING:
 
 
 def image_tag_of(task_definition: TaskDefinitionTypeDef) -> str:
+    """The image tags of a task definition's containers (`-` for a digest or no tag)."""
+    from adinsights_ops.ecs._taskdefs import split_image
+
     images = [c.get("image", "") for c in task_definition.get("containerDefinitions", [])]
-    return ",".join(i.rsplit(":", 1)[-1] for i in images)
+    return ",".join(split_image(i)[1] or "-" for i in images)
 
 
 @task(klass=options.OpsTask, help={"env": ENV_HELP, "json": JSON_HELP})
@@ -46,31 +41,7 @@ def status(c: Context, env: str = options.ENV_DEFAULT, json: bool = False) -> No
             )
             for s in states
         }
-    if json:
-        print(
-            to_json(
-                [
-                    {
-                        "service": s.name,
-                        "task_definition": s.task_definition,
-                        "image_tag": tags[s.name],
-                        "running": s.running,
-                        "desired": s.desired,
-                        "rollout_state": s.rollout_state,
-                        "deployments": len(s.deployments),
-                    }
-                    for s in states
-                ]
-            )
-        )
-        return
-    print(f"{'service':<18} {'revision':<32} {'image':<16} {'running':>8}  rollout")
-    for s in states:
-        print(
-            f"{s.name:<18} {short(s.task_definition):<32} {tags[s.name]:<16} "
-            f"{s.running:>3}/{s.desired:<4}  {s.rollout_state or '-'}"
-            + (f" ({len(s.deployments)} deployments)" if len(s.deployments) > 1 else "")
-        )
+    show.services(states, tags, json)
 
 
 def one_off_task_definition(ops: OpsEnv) -> str:
@@ -81,7 +52,7 @@ def one_off_task_definition(ops: OpsEnv) -> str:
     names = [ref.name for ref in ops.env.ecs.services.values()]
     for state in ecs.status(ops.aws.ecs(), cluster=ops.env.ecs.cluster, services=names):
         primary = state.primary
-        if primary and short(primary.task_definition).rsplit(":", 1)[0] == family:
+        if primary and ecs.short_arn(primary.task_definition).rsplit(":", 1)[0] == family:
             return primary.task_definition
     return family
 
@@ -119,8 +90,8 @@ def run(
     revision = options.optional_text(task_definition, "--task-definition", what="a revision")
     with open_environment(env, scenario=scenario or None) as ops:
         td = revision or one_off_task_definition(ops)
-        say(f"running `{command}` on {short(td)} in {ops.env.ecs.cluster}")
-        printer = ProgressPrinter()
+        render.say(f"running `{command}` on {render.short_arn(td)} in {ops.env.ecs.cluster}")
+        printer = render.Progress()
         try:
             result = ecs.run_task(
                 ops.aws.ecs(),
@@ -136,24 +107,10 @@ def run(
             )
         except ecs.TaskFailed as exc:
             printer.close()
-            _print_task(exc.result, json)
+            show.task(exc.result, json)
             raise
         printer.close()
-    _print_task(result, json)
-
-
-def _print_task(result: Any, as_json: bool) -> None:
-    if as_json:
-        print(to_json(result))
-        return
-    print(
-        f"task {short(result.task_arn)}: exit code {result.exit_code} "
-        f"({result.stop_code or 'no stop code'}) after {result.elapsed:.1f}s"
-    )
-    if result.log_tail:
-        print(f"last {len(result.log_tail)} log lines ({result.log_stream}):")
-        for line in result.log_tail:
-            print(f"  | {line}")
+    show.task(result, json)
 
 
 @task(
@@ -184,8 +141,7 @@ def scale(
     from adinsights_ops import ecs
     from adinsights_ops.loader import open_environment
 
-    with open_environment(env) as ops:
-        printer = ProgressPrinter()
+    with open_environment(env) as ops, render.Progress() as printer:
         state = ecs.scale(
             ops.aws.ecs(),
             cluster=ops.env.ecs.cluster,
@@ -197,21 +153,7 @@ def scale(
             on_event=printer,
             clock=ops.clock,
         )
-        printer.close()
-    if json:
-        print(
-            to_json(
-                {
-                    "service": state.name,
-                    "task_definition": state.task_definition,
-                    "running": state.running,
-                    "desired": state.desired,
-                    "rollout_state": state.rollout_state,
-                }
-            )
-        )
-        return
-    print(f"{state.name}: {state.running}/{state.desired} running")
+    show.scaled(state, json)
 
 
 @task(
@@ -238,25 +180,7 @@ def prune(
 
     with open_environment(env) as ops:
         result = ecs.prune(ops, keep=keep, dry_run=dry_run)
-    if json:
-        print(
-            to_json(
-                {
-                    "dry_run": dry_run,
-                    "keep": keep,
-                    "deregistered": list(result.deregistered),
-                    "kept": list(result.kept),
-                    "protected": list(result.protected),
-                }
-            )
-        )
-        return
-    verb = "would deregister" if dry_run else "deregistered"
-    for arn in result.deregistered:
-        print(f"{verb} {short(arn)}")
-    print(
-        f"{len(result.deregistered)} {verb}, {len(result.kept)} kept, {len(result.protected)} protected (in use)"
-    )
+    show.pruned(result, keep, dry_run, json)
 
 
 ns = Collection("ecs")

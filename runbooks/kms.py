@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from invoke import Collection, Context, task
 
-from runbooks import options
-from runbooks.common import ENV_HELP, JSON_HELP, confirm, ops_task, say, to_json
-
-
-def _print_rotations(rotations: Any, limit: int = 5) -> None:
-    if not rotations:
-        print("  no rotations yet")
-    for r in rotations[:limit]:
-        when = r.date.strftime("%Y-%m-%d %H:%M:%S %Z") if r.date else "?"
-        print(f"  {when}  {r.kind}")
+from runbooks import options, render
+from runbooks.common import ENV_HELP, JSON_HELP, ops_task
+from runbooks.render import _kms as show
 
 
 @task(klass=options.OpsTask, help={"env": ENV_HELP, "json": JSON_HELP})
@@ -29,15 +20,7 @@ def status(c: Context, env: str = options.ENV_DEFAULT, json: bool = False) -> No
 
     with open_environment(env) as ops:
         result = kms.status(ops.aws.client("kms"), key=ops.env.kms_key)
-    if json:
-        print(to_json(result))
-    else:
-        period = f" every {result.rotation_period_days} days" if result.rotation_period_days else ""
-        print(f"{result.key} -> {result.arn}")
-        print(
-            f"  state {result.state}; automatic rotation {'on' + period if result.rotation_enabled else 'OFF'}"
-        )
-        _print_rotations(result.rotations)
+    show.status(result, json)
     if not (result.enabled and result.rotation_enabled):
         raise Exit("error: the key is not enabled with automatic rotation (runbook 3)", 1)
 
@@ -61,15 +44,17 @@ def rotate_key(
     from adinsights_ops.loader import open_environment
 
     environment = config.load(env)
-    if environment.approval_required and not confirm(environment.name, yes, "rotate the KMS key"):
-        raise Exit("error: not confirmed; nothing was changed", 2)
+    render.check_approval(environment, yes, "rotate the KMS key")
     with open_environment(environment) as ops:
-        result = kms.rotate_key(ops.aws.client("kms"), key=ops.env.kms_key)
-    if json:
-        print(to_json(result))
-    else:
-        print(f"rotated {ops.env.kms_key} ({result.key_id}) on demand; rotations, newest first:")
-        _print_rotations(result.rotations)
+        client, key = ops.aws.client("kms"), ops.env.kms_key
+        render.approve(
+            environment,
+            yes,
+            "rotate the KMS key",
+            lambda: show.rotate_key_plan(kms.status(client, key=key)),
+        )
+        result = kms.rotate_key(client, key=key)
+    show.rotated(key, result, json)
     if not result.automatic_rotation:
         raise Exit(
             f"error: automatic rotation of {ops.env.kms_key} is OFF: turn it on "
@@ -105,35 +90,16 @@ def rewrap(
     with open_environment(env) as ops:
         bucket = ops.env.state_bucket
         key = deks_object or f"{ops.name}/tenant-deks.json"
-        say(f"re-wrapping the DEKs in s3://{bucket}/{key} under {to_key}")
-
-        def progress(p: kms.RewrapProgress) -> None:
-            say(
-                f"  [{p.done}/{p.total}] {p.tenant}: {'already done' if p.skipped else 're-wrapped'}"
-            )
-
+        render.say(f"re-wrapping the DEKs in s3://{bucket}/{key} under {to_key}")
         result = kms.rewrap_object(
             ops.aws.client("kms"),
             ops.aws.s3(),
             bucket=bucket,
             key=key,
             to_key=to_key,
-            on_event=progress,
+            on_event=show.rewrap_progress,
         )
-    summary = {
-        "to_key": result.to_key,
-        "rewrapped": list(result.rewrapped),
-        "already_done": list(result.already_done),
-        "written": result.written,
-    }
-    if json:
-        print(to_json(summary))
-        return
-    print(
-        f"{len(result.rewrapped)} re-wrapped, {len(result.already_done)} already done, under "
-        f"{result.to_key}; "
-        + (f"written back to s3://{bucket}/{key}" if result.written else "nothing to write back")
-    )
+    show.rewrapped(result, f"s3://{bucket}/{key}", json)
 
 
 ns = Collection("kms")

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from invoke import Collection, Context, task
 
-from runbooks import options
-from runbooks.common import (
-    ALWAYS_EXIT_CODE_HELP,
-    ENV_HELP,
-    JSON_HELP,
-    ProgressPrinter,
-    confirm,
-    ops_task,
-    say,
-    short,
-    to_json,
-)
+from runbooks import options, render
+from runbooks.common import ALWAYS_EXIT_CODE_HELP, ENV_HELP, JSON_HELP, ops_task
+from runbooks.render import _kms
+from runbooks.render import _secrets as show
 
 
 @task(
@@ -41,8 +35,6 @@ def audit(
     """
     from pathlib import Path
 
-    from invoke.exceptions import Exit
-
     from adinsights_ops import secrets
     from adinsights_ops.loader import open_environment
 
@@ -60,18 +52,7 @@ def audit(
             env_sample=sample,
             kms_key=ops.env.kms_key,
         )
-    if json:
-        print(to_json(result))
-    elif result.findings:
-        width = max(len(f.check) for f in result.findings)
-        subject = min(max(len(f.subject) for f in result.findings), 48)
-        print(f"{'check':<{width}}  {'subject':<{subject}}  detail")
-        for f in result.findings:
-            print(f"{f.check:<{width}}  {f.subject:<{subject}}  {f.detail}")
-    checked = ", ".join(result.task_definitions)
-    if result.findings:
-        raise Exit(f"error: {len(result.findings)} findings in {checked}", 1)
-    say(f"ok: {len(result.variables)} variables in {checked} match {sample}; secrets and key fine")
+    show.audit(result, sample, json)
 
 
 @task(
@@ -87,39 +68,33 @@ def rotate_deks(
     c: Context, env: str = options.ENV_DEFAULT, yes: bool = False, json: bool = False
 ) -> None:
     """Emergency rotation: pause celery-beat, run `manage.py rotate_deks`, restore beat (runbook 10)."""
-    from invoke.exceptions import Exit
-
     from adinsights_ops import config, kms
     from adinsights_ops.loader import open_environment
 
     environment = config.load(env)
-    if environment.approval_required and not confirm(environment.name, yes, "rotate tenant DEKs"):
-        raise Exit("error: not confirmed; nothing was changed", 2)
+    render.check_approval(environment, yes, "rotate tenant DEKs")
     with open_environment(environment) as ops:
-        say(f"rotating tenant DEKs in {ops.name}: celery-beat is paused while it runs")
-        printer = ProgressPrinter()
-        try:
-            result = kms.rotate_deks(ops, on_event=printer)
-        except kms.TaskFailed as exc:
-            printer.close()
-            for line in exc.result.log_tail:
-                print(f"  | {line}")
-            say("celery-beat was restored to its previous count")
-            raise
-        printer.close()
-    if json:
-        print(to_json(result))
-        return
-    for note in result.recovered:
-        print(f"recovered: {note}")
-    task_result = result.task
-    print(
-        f"rotate_deks ({short(task_result.task_arn)}) exited {task_result.exit_code} "
-        f"after {task_result.elapsed:.0f}s; run {result.run_id}"
-    )
-    for line in task_result.log_tail:
-        print(f"  | {line}")
-    print(f"{result.beat_service} restored to {result.beat_restored} tasks")
+        render.approve(environment, yes, "rotate tenant DEKs", lambda: _rotate_deks_plan(ops))
+        render.say(f"rotating tenant DEKs in {ops.name}: celery-beat is paused while it runs")
+        with render.Progress() as progress:
+            try:
+                result = kms.rotate_deks(ops, on_event=progress)
+            except kms.TaskFailed as exc:
+                progress.close()
+                _kms.task_log(exc.result.log_tail)
+                render.say("celery-beat was restored to its previous count")
+                raise
+    _kms.deks_rotated(result, json)
+
+
+def _rotate_deks_plan(ops: Any) -> list[str]:
+    """The services as they run now: what the rotation pauses, runs on and restores."""
+    from adinsights_ops import ecs, kms
+
+    services = ops.env.ecs.services
+    beat, backend = services["beat"].name, services["backend"].name
+    states = ecs.describe(ops.aws.ecs(), cluster=ops.env.ecs.cluster, services=[beat, backend])
+    return _kms.rotate_deks_plan(ops.name, states[beat], states[backend], kms.COMMAND)
 
 
 ns = Collection("secrets")

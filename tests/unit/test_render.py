@@ -224,3 +224,54 @@ def test_json_and_error_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert render.error_json("error: bad\n  detail one\n", 2) == (
         '{"details": ["detail one"], "error": "bad", "exit_code": 2}'
     )
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    ("typed", "confirmed"),
+    [
+        ("production\n", True),
+        ("  production \n", True),
+        ("prod\n", False),
+        ("\n", False),
+        ("", False),
+    ],
+)
+def test_confirm_wants_the_environment_name_typed(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    typed: str,
+    confirmed: bool,
+) -> None:
+    monkeypatch.setattr("sys.stdin", _Terminal(typed))
+    assert render.confirm("production", False, "deploy v1.4.0") is confirmed
+    shown = capsys.readouterr()
+    assert "deploy v1.4.0 on production. Type the environment name to go on: " in shown.err
+    assert shown.out == ""  # the question is on stderr: stdout stays the result's
+
+
+def test_ctrl_c_at_the_prompt_is_not_confirmed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import click.termui
+
+    def interrupted(prompt: str) -> str:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("sys.stdin", _Terminal("production\n"))
+    monkeypatch.setattr(click.termui, "visible_prompt_func", interrupted)
+    assert render.confirm("production", False, "deploy v1.4.0") is False
+    assert render.yes_no("go on?") is False
+
+
+def test_yes_needs_no_terminal_and_no_terminal_without_yes_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from adinsights_ops.errors import UsageError
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("production\n"))
+    assert render.confirm("production", True, "deploy v1.4.0") is True
+    with pytest.raises(UsageError, match="needs approval: pass --yes \\(not interactive\\)"):
+        render.confirm("production", False, "deploy v1.4.0")
