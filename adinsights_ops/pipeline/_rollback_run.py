@@ -263,8 +263,8 @@ def _journaled(
     tag: str | None = None,
 ) -> Rolled[T]:
     """Run `body()` as a journaled rollback of `kind` holding the deploy lock, with an incident-log
-    entry whatever the outcome. The lock is released on every path but needs-human, which keeps it
-    for a person to look (the error says how to remove it)."""
+    entry whatever the outcome. The lock is released on every path but two: needs-human keeps it
+    for a person to look (the error says how to remove it), and a lock lost is no longer ours."""
     journal = ops.journal()
     run_id = new_run_id()
     held = acquire(ops, journal, run_id, what)
@@ -282,25 +282,27 @@ def _journaled(
                 step.outputs["result"] = _summary(result)
             outcome = "succeeded"
         except (Exception, KeyboardInterrupt) as exc:
-            if isinstance(exc, NeedsHuman):
+            if isinstance(exc, lock.LockLost):
+                outcome = "fenced"  # someone removed or took the lock: not ours to release
+            elif isinstance(exc, NeedsHuman):
                 outcome = "needs-human"
                 exc.details = [
                     *exc.details,
                     f"the lock is kept for run {run_id}; once a person has looked: "
                     f"inv deploy.unlock --env {ops.name} --force --reason '<why>'",
                 ]
+            with contextlib.suppress(Exception):  # the rollback's own error is the one to tell
+                journal.finish(record, outcome)
             _log_failure(exc, ops, record, what=what, source=source, target=target, outcome=outcome)
             raise
-        finally:
-            with contextlib.suppress(Exception):
-                journal.finish(record, outcome)
+        journal.finish(record, outcome)
         logged = rb.incident_entry(
             ops, record, what=what, source=source, target=target, outcome=outcome
         )
         return Rolled(record, result, logged)
     finally:
         held = heartbeat.stop()
-        if outcome != "needs-human":
+        if outcome not in ("needs-human", "fenced"):
             with contextlib.suppress(Exception):
                 lock.release(ops.aws.s3(), bucket=ops.env.state_bucket, lock=held)
 

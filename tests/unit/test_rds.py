@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 import pytest
@@ -13,6 +13,9 @@ from moto.rds.models import rds_backends
 from adinsights_ops import rds
 from adinsights_ops.errors import EXIT_NEEDS_HUMAN, OpsError, UsageError, WaitTimedOut
 from tests.simulated import Simulated
+
+if TYPE_CHECKING:
+    from mypy_boto3_rds import RDSClient
 
 NOW = datetime(2031, 5, 4, 3, 2, 1, tzinfo=UTC)
 STAMP = "20310504030201"
@@ -123,28 +126,33 @@ class SlowSnapshots:
         return getattr(self.real, name)
 
     def describe_db_snapshots(self, **kwargs: Any) -> Mapping[str, Any]:
-        answer = self.real.describe_db_snapshots(**kwargs)
+        answer: Mapping[str, Any] = self.real.describe_db_snapshots(**kwargs)
         if self.statuses and answer["DBSnapshots"]:
             answer["DBSnapshots"][0]["Status"] = self.statuses.pop(0)
-        return answer  # type: ignore[no-any-return]
+        return answer
+
+
+def slow_snapshots(real: Any, statuses: list[str]) -> RDSClient:
+    """A SlowSnapshots where the library takes an RDS client (it answers the calls it makes)."""
+    return cast("RDSClient", SlowSnapshots(real, statuses))
 
 
 def test_snapshot_waits_until_available(sim: Simulated) -> None:
-    slow = SlowSnapshots(client(sim), ["creating", "creating", "creating"])
+    slow = slow_snapshots(client(sim), ["creating", "creating", "creating"])
     before = sim.clock.now
-    snap = rds.snapshot(slow, instance=sim.env.rds_instance, label="slow", clock=sim.clock)  # type: ignore[arg-type]
+    snap = rds.snapshot(slow, instance=sim.env.rds_instance, label="slow", clock=sim.clock)
     assert snap.status == "available"
     assert len(sim.clock.slept) == 3 and sim.clock.now > before
 
 
 def test_snapshot_that_fails_or_never_finishes(sim: Simulated) -> None:
-    failing = SlowSnapshots(client(sim), ["creating", "failed"])
+    failing = slow_snapshots(client(sim), ["creating", "failed"])
     with pytest.raises(rds.SnapshotFailed, match="is failed"):
-        rds.snapshot(failing, instance=sim.env.rds_instance, label="bad", clock=sim.clock)  # type: ignore[arg-type]
-    stuck = SlowSnapshots(client(sim), ["creating"] * 100)
+        rds.snapshot(failing, instance=sim.env.rds_instance, label="bad", clock=sim.clock)
+    stuck = slow_snapshots(client(sim), ["creating"] * 100)
     with pytest.raises(WaitTimedOut) as raised:
         rds.snapshot(
-            stuck,  # type: ignore[arg-type]
+            stuck,
             instance=sim.env.rds_instance,
             label="stuck",
             timeout=60,
