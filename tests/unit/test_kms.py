@@ -41,6 +41,13 @@ def rotation_runs(sim: Simulated) -> list[RunRecord]:
     return sim.ops.journal().runs(kind=kms.RUN_KIND)
 
 
+def outputs(record: RunRecord, step: str) -> dict[str, Any]:
+    """What the run recorded for `step`, which it must have taken."""
+    taken = record.step(step)
+    assert taken is not None, f"{record.run_id} has no step {step}"
+    return taken.outputs
+
+
 def lock_holder(sim: Simulated) -> lock.Lock | None:
     return lock.read(sim.client("s3"), bucket=sim.env.state_bucket, environment="sandbox")
 
@@ -82,7 +89,7 @@ def test_rotate_deks_pauses_beat_runs_the_command_and_restores_beat(
     assert phases[0] == "pausing" and phases[-1] == "restoring"
     (record,) = rotation_runs(sim)
     assert (record.run_id, record.outcome) == (result.run_id, "succeeded")
-    assert record.step(kms.PAUSE_STEP).outputs[kms.BEAT_COUNT] == 1  # type: ignore[union-attr]
+    assert outputs(record, kms.PAUSE_STEP)[kms.BEAT_COUNT] == 1
     assert [s.name for s in record.steps] == [kms.PAUSE_STEP, kms.RUN_STEP, kms.RESTORE_STEP]
     assert lock_holder(sim) is None
 
@@ -98,8 +105,8 @@ def test_failing_command_restores_beat_and_raises_task_failed(sim: Simulated) ->
     assert beat_counts(sim) == (1, 1)
     (record,) = rotation_runs(sim)
     assert record.outcome == "failed"
-    assert record.step(kms.RUN_STEP).outputs["exit_code"] == 2  # type: ignore[union-attr]
-    assert record.step(kms.RESTORE_STEP).outputs["desired"] == 1  # type: ignore[union-attr]
+    assert outputs(record, kms.RUN_STEP)["exit_code"] == 2
+    assert outputs(record, kms.RESTORE_STEP)["desired"] == 1
     assert lock_holder(sim) is None
 
 
@@ -159,7 +166,7 @@ def test_a_rerun_restores_the_beat_a_crashed_run_left_paused(
     assert beat_counts(sim) == (1, 1)
     old = sim.ops.journal().load(crashed.run_id)
     assert old.outcome == "failed" and old.finished is not None
-    assert old.step(kms.RESTORE_STEP).outputs["by_run"] == result.run_id  # type: ignore[union-attr]
+    assert outputs(old, kms.RESTORE_STEP)["by_run"] == result.run_id
     again = kms.rotate_deks(sim.ops)
     assert again.recovered == ()  # repaired once, not again
 
