@@ -35,6 +35,13 @@ def remembered(sim: Simulated) -> dict[str, Any] | None:
     return data
 
 
+def remembered_services(sim: Simulated) -> Any:
+    """The desired counts the scale-down remembered (there must be some)."""
+    saved = remembered(sim)
+    assert saved is not None, f"no {PARAMETER} parameter"
+    return saved["services"]
+
+
 def mutating(sim: Simulated) -> list[str]:
     return sorted(op for op in sim.calls if is_mutating(op))
 
@@ -48,7 +55,7 @@ def test_scale_down_remembers_the_counts_then_stops_every_service(sim: Simulated
     result = cost.scale_down(sim.ops)
 
     assert counts(sim) == {name: (0, 0) for name in NORMAL}
-    assert remembered(sim)["services"] == NORMAL  # type: ignore[index]
+    assert remembered_services(sim) == NORMAL
     assert result.remembered == NORMAL and not result.kept_remembered
     assert [s.service for s in result.services] == [
         "frontend-service",
@@ -67,7 +74,7 @@ def test_scale_down_twice_keeps_the_remembered_counts(sim: Simulated) -> None:
 
     again = cost.scale_down(sim.ops)
 
-    assert remembered(sim)["services"] == NORMAL  # type: ignore[index]
+    assert remembered_services(sim) == NORMAL
     assert again.kept_remembered and again.remembered == NORMAL
     assert not any(s.changed for s in again.services)
     assert "PutParameter" not in sim.calls and "UpdateService" not in sim.calls
@@ -84,7 +91,7 @@ def test_a_service_scaled_up_by_hand_in_between_is_added_not_zeroed(sim: Simulat
 
     result = cost.scale_down(sim.ops)
 
-    assert remembered(sim)["services"] == {"backend-service": 2, "celery-worker": 3}  # type: ignore[index]
+    assert remembered_services(sim) == {"backend-service": 2, "celery-worker": 3}
     assert result.remembered == {"backend-service": 2, "celery-worker": 3}
     assert counts(sim)["celery-worker"] == (0, 0)
 
@@ -192,7 +199,7 @@ def test_a_service_that_does_not_stop_in_time_keeps_the_counts_remembered(
     slow = attrs.evolve(sim.env, ecs=attrs.evolve(sim.env.ecs, rollout_timeout=0.1))
     with pytest.raises(WaitTimedOut):
         cost.scale_down(attrs.evolve(sim.ops, env=slow))
-    assert remembered(sim)["services"] == NORMAL  # type: ignore[index]
+    assert remembered_services(sim) == NORMAL
     # the lock is released even so, and scale-up puts everything back
     cost.scale_up(sim.ops)
     assert counts(sim) == {name: (n, n) for name, n in NORMAL.items()}
