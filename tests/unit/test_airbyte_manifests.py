@@ -48,7 +48,8 @@ def test_the_manifests_declare_every_sandbox_connection_hourly_and_active() -> N
 
 
 def test_diff_finds_the_seeded_drift_and_apply_fixes_it(h: Harness) -> None:
-    drifts = airbyte.diff(h.client, manifests(), h.env.airbyte.connections)  # type: ignore[union-attr]
+    assert h.env.airbyte is not None
+    drifts = airbyte.diff(h.client, manifests(), h.env.airbyte.connections)
     assert [(d.connection, d.connection_id, d.field, d.live, d.desired) for d in drifts] == [
         ("google_ads", GOOGLE, "schedule.cronExpression", "0 0 */2 * * ?", "0 0 * * * ?")
     ]
@@ -61,7 +62,7 @@ def test_diff_finds_the_seeded_drift_and_apply_fixes_it(h: Harness) -> None:
         "scheduleType": "cron",
         "cronExpression": "0 0 * * * ?",
     }
-    assert airbyte.diff(h.client, manifests(), h.env.airbyte.connections) == []  # type: ignore[union-attr]
+    assert airbyte.diff(h.client, manifests(), h.env.airbyte.connections) == []
 
 
 def test_stream_drift_is_found_and_the_whole_stream_list_is_restored(h: Harness) -> None:

@@ -441,7 +441,8 @@ def test_a_copy_elsewhere_resolves_relative_paths_against_the_project(
     monkeypatch.setenv("ADINSIGHTS_ENVIRONMENTS", str(copy))
     env = config.load("sandbox")
     assert env.source == str(copy)
-    dbt_dir = env.existing_path(env.dbt.project_dir, key="dbt.project_dir", kind="directory")  # type: ignore[union-attr]
+    assert env.dbt is not None
+    dbt_dir = env.existing_path(env.dbt.project_dir, key="dbt.project_dir", kind="directory")
     assert dbt_dir == ROOT / "adinsights_ops/sandbox/dbt_project"
     assert env.path("infrastructure/cloudformation/network-data.yaml").is_file()
     # A file next to the copy wins over the project's.
