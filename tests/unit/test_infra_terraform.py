@@ -180,7 +180,8 @@ def test_an_apply_failing_part_way_needs_a_human(tmp_path: Path) -> None:
     assert raised.value.exit_code == 4  # needs a human
     assert raised.value.exited == 1
     assert raised.value.details == ["Error: creating S3 Bucket"]
-    assert not Path(plan.handle.path).exists()  # type: ignore[union-attr]
+    assert isinstance(plan.handle, infra.PlanFile)
+    assert not Path(plan.handle.path).exists()
 
 
 def test_a_stale_plan_changed_nothing(tmp_path: Path) -> None:
