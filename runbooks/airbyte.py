@@ -13,9 +13,11 @@ collection where the namespace is composed (tasks.py).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from invoke import Collection, Context, task
 
-from runbooks import options
+from runbooks import lazy, options
 from runbooks.common import (
     DRIFT_FOUND,
     ENV_HELP,
@@ -24,7 +26,11 @@ from runbooks.common import (
     confirm,
     ops_task,
 )
-from runbooks.render import _airbyte as render
+
+if TYPE_CHECKING:  # the output modules load rich: imported when first used
+    from runbooks.render import _airbyte as render
+else:
+    render = lazy.module("runbooks.render._airbyte")
 
 
 @task(

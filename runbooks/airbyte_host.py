@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from invoke import Collection, Context, task
 from invoke.exceptions import Exit
 
-from runbooks import options
+from runbooks import lazy, options
 from runbooks.common import ENV_HELP, JSON_HELP, ops_task
-from runbooks.render import _airbyte as render
+
+if TYPE_CHECKING:  # the output modules load rich: imported when first used
+    from runbooks.render import _airbyte as render
+else:
+    render = lazy.module("runbooks.render._airbyte")
 
 
 @task(

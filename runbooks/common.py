@@ -5,13 +5,15 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from invoke.exceptions import Exit
 
 from runbooks.options import scenario_help
-from runbooks.render import Progress, checks, confirm, error_json, say, short_arn, to_json
-from runbooks.render._json import _default
+
+if TYPE_CHECKING:  # the output modules load rich and click: imported when a task first prints
+    from runbooks.render import Progress
+    from runbooks.render._json import _default
 
 __all__ = [
     "ALWAYS_EXIT_CODE_HELP",
@@ -161,9 +163,60 @@ class _Watched:
 
 def short(arn: str) -> str:
     """`family:revision` from a task-definition ARN: `adinsights_ops.ecs.short_arn`."""
+    from runbooks.render import short_arn
+
     return short_arn(arn)
 
 
-# The output now lives in runbooks.render; these names stay for the modules not yet moved.
-ProgressPrinter = Progress
-render_checks = checks
+def confirm(environment: str, yes: bool, action: str) -> bool:
+    """`runbooks.render.confirm`: True when the change may go ahead (asked only where needed)."""
+    from runbooks.render import confirm as ask
+
+    return ask(environment, yes, action)
+
+
+def error_json(message: str | None, code: int) -> str:
+    """`runbooks.render.error_json`: the `--json` error object."""
+    from runbooks.render import error_json as as_json
+
+    return as_json(message, code)
+
+
+# The output now lives in runbooks.render; these names stay for the modules not yet moved. Each
+# imports it when called, not when a task module imports this one (`inv --list` prints with none).
+
+
+def say(message: str = "") -> None:
+    """`runbooks.render.say`: a human line on stderr."""
+    from runbooks.render import say as line
+
+    line(message)
+
+
+def to_json(value: Any) -> str:
+    """`runbooks.render.to_json`."""
+    from runbooks.render import to_json as as_json
+
+    return as_json(value)
+
+
+def render_checks(report: Any, as_json: bool) -> None:
+    """`runbooks.render.checks`: a CheckReport printed, exit 1 when an item failed."""
+    from runbooks.render import checks
+
+    checks(report, as_json)
+
+
+def ProgressPrinter(*args: Any, **kwargs: Any) -> Progress:  # the name of the class it was
+    """`runbooks.render.Progress`: the live rollout progress."""
+    from runbooks.render import Progress
+
+    return Progress(*args, **kwargs)
+
+
+def __getattr__(name: str) -> Any:
+    if name != "_default":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from runbooks.render._json import _default
+
+    return _default

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from invoke import Collection, Context, task
 
-from runbooks import options
+from runbooks import lazy, options
 from runbooks.common import ops_task
-from runbooks.render import _release as render
+
+if TYPE_CHECKING:  # the output modules load rich: imported when first used
+    from runbooks.render import _release as render
+else:
+    render = lazy.module("runbooks.render._release")
 
 SERVICES = "backend worker beat frontend"
 

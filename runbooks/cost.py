@@ -11,13 +11,19 @@ inv cost.rightsize  --env E [--days 14] [--json]
 from __future__ import annotations
 
 from datetime import date
+from typing import TYPE_CHECKING
 
 from invoke import Collection, Context, task
 
-from runbooks import options
+from runbooks import lazy, options
 from runbooks.common import ENV_HELP, JSON_HELP, ops_task
-from runbooks.render import Progress
-from runbooks.render import _cost as render
+
+if TYPE_CHECKING:  # the output modules load rich: imported when first used
+    from runbooks.render import _cost as render
+    from runbooks.render import _progress
+else:
+    _progress = lazy.module("runbooks.render._progress")
+    render = lazy.module("runbooks.render._cost")
 
 FORMATS = ("table", "csv", "json")
 COST_ENV_HELP = "staging or the sandbox (production is refused); default: $ADINSIGHTS_ENV"
@@ -104,7 +110,7 @@ def scale_down(c: Context, env: str = options.ENV_DEFAULT, json: bool = False) -
     from adinsights_ops.loader import open_environment
 
     environment = cost.load_guarded(env, "cost.scale-down")
-    with open_environment(environment) as ops, Progress() as progress:
+    with open_environment(environment) as ops, _progress.Progress() as progress:
         render.scaling(ops.env.ecs.cluster, "down")
         result = cost.scale_down(ops, on_event=progress)
     render.scaled(result, json)
@@ -118,7 +124,7 @@ def scale_up(c: Context, env: str = options.ENV_DEFAULT, json: bool = False) -> 
     from adinsights_ops.loader import open_environment
 
     environment = cost.load_guarded(env, "cost.scale-up")
-    with open_environment(environment) as ops, Progress() as progress:
+    with open_environment(environment) as ops, _progress.Progress() as progress:
         render.scaling(ops.env.ecs.cluster, "up")
         result = cost.scale_up(ops, on_event=progress)
     render.scaled(result, json)

@@ -6,9 +6,14 @@ from typing import TYPE_CHECKING, Any
 
 from invoke import Collection, Context, task
 
+from runbooks import lazy
 from runbooks import options as opts
 from runbooks.common import ENV_HELP, JSON_HELP, ops_task
-from runbooks.render import _dbt as render
+
+if TYPE_CHECKING:  # the output modules load rich: imported when first used
+    from runbooks.render import _dbt as render
+else:
+    render = lazy.module("runbooks.render._dbt")
 
 if TYPE_CHECKING:
     from adinsights_ops.config import DbtSettings, Environment

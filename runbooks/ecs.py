@@ -6,9 +6,13 @@ from typing import TYPE_CHECKING
 
 from invoke import Collection, Context, task
 
-from runbooks import options, render
+from runbooks import lazy, options, render
 from runbooks.common import ENV_HELP, JSON_HELP, SCENARIO_HELP, ops_task
-from runbooks.render import _ecs as show
+
+if TYPE_CHECKING:  # the output modules load rich: imported when first used
+    from runbooks.render import _ecs as show
+else:
+    show = lazy.module("runbooks.render._ecs")
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs.type_defs import TaskDefinitionTypeDef

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from invoke import Collection, Context, task
 
-from runbooks import options
+from runbooks import lazy, options
 from runbooks.common import ALWAYS_EXIT_CODE_HELP, ENV_HELP, JSON_HELP, ops_task
-from runbooks.render import _environments as render
+
+if TYPE_CHECKING:  # the output modules load rich: imported when first used
+    from runbooks.render import _environments as render
+else:
+    render = lazy.module("runbooks.render._environments")
 
 
 @task(klass=options.OpsTask, help={"json": JSON_HELP})

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from invoke import Collection, Context, task
 
-from runbooks import options
+from runbooks import lazy, options
 from runbooks.common import (
     ALWAYS_EXIT_CODE_HELP,
     DRIFT_FOUND,
@@ -22,7 +22,11 @@ from runbooks.common import (
     confirm,
     ops_task,
 )
-from runbooks.render import _infra as render
+
+if TYPE_CHECKING:  # the output modules load rich: imported when first used
+    from runbooks.render import _infra as render
+else:
+    render = lazy.module("runbooks.render._infra")
 
 if TYPE_CHECKING:
     from adinsights_ops.infra import InfraPlan

@@ -153,6 +153,9 @@ class OpsProgram(Program):
         """Invoke's parse steps, each refusal turned into a `_Usage` that names what was typed."""
         try:
             self.parse_core(argv.split() if isinstance(argv, str) else argv)  # as Invoke splits it
+            # parse_core turned bytecode caching off (Invoke's `--write-pyc`, for a loose tasks.py);
+            # the modules a task imports are an installed package's, cached unless -B says not.
+            sys.dont_write_bytecode = bool(sys.flags.dont_write_bytecode)
             self.parse_collection()
             self._refuse_repeated()
             self.parse_tasks()

@@ -10,9 +10,13 @@ from typing import TYPE_CHECKING
 
 from invoke import Collection, Context, task
 
-from runbooks import options
+from runbooks import lazy, options
 from runbooks.common import ENV_HELP, JSON_HELP, ops_task
-from runbooks.render import _release as render
+
+if TYPE_CHECKING:  # the output modules load rich: imported when first used
+    from runbooks.render import _release as render
+else:
+    render = lazy.module("runbooks.render._release")
 
 if TYPE_CHECKING:
     from adinsights_ops.config import Environment

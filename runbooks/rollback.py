@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from invoke import Collection, Context, task
 
-from runbooks import options, render
+from runbooks import lazy, options, render
 from runbooks.common import ENV_HELP, JSON_HELP, SCENARIO_HELP, ops_task
-from runbooks.render import _rollback as show
+
+if TYPE_CHECKING:  # the output modules load rich: imported when first used
+    from runbooks.render import _rollback as show
+else:
+    show = lazy.module("runbooks.render._rollback")
 
 
 @task(

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from invoke import Collection, Context, task
 
-from runbooks import options, render
+from runbooks import lazy, options, render
 from runbooks.common import ALWAYS_EXIT_CODE_HELP, ENV_HELP, JSON_HELP, ops_task
-from runbooks.render import _kms
-from runbooks.render import _secrets as show
+
+if TYPE_CHECKING:  # the output modules load rich: imported when first used
+    from runbooks.render import _kms
+    from runbooks.render import _secrets as show
+else:
+    _kms = lazy.module("runbooks.render._kms")
+    show = lazy.module("runbooks.render._secrets")
 
 
 @task(

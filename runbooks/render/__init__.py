@@ -14,28 +14,60 @@ written plain, exactly as before, so pipes and tests see stable text.
 
 from __future__ import annotations
 
-from runbooks.render._checks import checks
-from runbooks.render._console import (
-    err_console,
-    make_console,
-    out,
-    out_console,
-    say,
-    table,
-    using,
-)
-from runbooks.render._json import emit_json, error_json, to_json
-from runbooks.render._progress import Progress, short_arn
-from runbooks.render._prompt import (
-    NOT_CONFIRMED,
-    approve,
-    ask,
-    check_approval,
-    confirm,
-    confirm_word,
-    interactive,
-    yes_no,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from runbooks.render._checks import checks
+    from runbooks.render._console import (
+        err_console,
+        make_console,
+        out,
+        out_console,
+        say,
+        table,
+        using,
+    )
+    from runbooks.render._json import emit_json, error_json, to_json
+    from runbooks.render._progress import Progress, short_arn
+    from runbooks.render._prompt import (
+        NOT_CONFIRMED,
+        approve,
+        ask,
+        check_approval,
+        confirm,
+        confirm_word,
+        interactive,
+        yes_no,
+    )
+
+# Each name is imported from its module when first used (module __getattr__), so importing the
+# package, as every task module does, loads neither rich nor click: `inv --list` prints nothing
+# through them.
+_MODULE_OF = {
+    "checks": "_checks",
+    "err_console": "_console",
+    "make_console": "_console",
+    "out": "_console",
+    "out_console": "_console",
+    "say": "_console",
+    "table": "_console",
+    "using": "_console",
+    "emit_json": "_json",
+    "error_json": "_json",
+    "to_json": "_json",
+    "Progress": "_progress",
+    "short_arn": "_progress",
+    "NOT_CONFIRMED": "_prompt",
+    "approve": "_prompt",
+    "ask": "_prompt",
+    "check_approval": "_prompt",
+    "confirm": "_prompt",
+    "confirm_word": "_prompt",
+    "interactive": "_prompt",
+    "yes_no": "_prompt",
+}
+
 
 __all__ = [
     "NOT_CONFIRMED",
@@ -60,3 +92,12 @@ __all__ = [
     "using",
     "yes_no",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    where = _MODULE_OF.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{where}"), name)
+    globals()[name] = value
+    return value
