@@ -15,15 +15,13 @@ from typing import TYPE_CHECKING
 
 from invoke import Collection, Context, task
 
-from runbooks import lazy, options
+from runbooks import options
 from runbooks.common import ENV_HELP, JSON_HELP, ops_task
+from runbooks.render import Progress
+from runbooks.render import _cost as render
 
-if TYPE_CHECKING:  # the output modules load rich: imported when first used
-    from runbooks.render import _cost as render
-    from runbooks.render import _progress
-else:
-    _progress = lazy.module("runbooks.render._progress")
-    render = lazy.module("runbooks.render._cost")
+if TYPE_CHECKING:
+    from adinsights_ops.opsenv import OpsEnv
 
 FORMATS = ("table", "csv", "json")
 COST_ENV_HELP = "staging or the sandbox (production is refused); default: $ADINSIGHTS_ENV"
@@ -102,18 +100,41 @@ def budgets(
     render.budget(result, recipients=recipients, dry_run=dry_run, as_json=json)
 
 
-@task(klass=options.OpsTask, help={"env": COST_ENV_HELP, "json": JSON_HELP})
+@task(
+    klass=options.OpsTask,
+    help={
+        "env": COST_ENV_HELP,
+        "yes": "approve without the typed confirmation (environments that require approval)",
+        "json": JSON_HELP,
+    },
+)
 @ops_task
-def scale_down(c: Context, env: str = options.ENV_DEFAULT, json: bool = False) -> None:
+def scale_down(
+    c: Context, env: str = options.ENV_DEFAULT, yes: bool = False, json: bool = False
+) -> None:
     """Scale every service to 0, remembering the counts (SSM); not for production."""
     from adinsights_ops import cost
     from adinsights_ops.loader import open_environment
+    from runbooks.render import _prompt
 
     environment = cost.load_guarded(env, "cost.scale-down")
-    with open_environment(environment) as ops, _progress.Progress() as progress:
+    _prompt.check_approval(environment, yes, "scale to 0")
+    with open_environment(environment) as ops, Progress() as progress:
+        # The plan, then the question (approval_required): a "no" has changed nothing.
+        _prompt.approve(environment, yes, "scale to 0", lambda: _scale_down_plan(ops))
         render.scaling(ops.env.ecs.cluster, "down")
         result = cost.scale_down(ops, on_event=progress)
     render.scaled(result, json)
+
+
+def _scale_down_plan(ops: OpsEnv) -> list[str]:
+    from adinsights_ops import ecs
+    from runbooks.render import _ecs
+
+    names = [ref.name for ref in ops.env.ecs.services.values()]
+    return _ecs.scale_down_plan(
+        ops.name, ecs.status(ops.aws.ecs(), cluster=ops.env.ecs.cluster, services=names)
+    )
 
 
 @task(klass=options.OpsTask, help={"env": COST_ENV_HELP, "json": JSON_HELP})
@@ -124,7 +145,7 @@ def scale_up(c: Context, env: str = options.ENV_DEFAULT, json: bool = False) -> 
     from adinsights_ops.loader import open_environment
 
     environment = cost.load_guarded(env, "cost.scale-up")
-    with open_environment(environment) as ops, _progress.Progress() as progress:
+    with open_environment(environment) as ops, Progress() as progress:
         render.scaling(ops.env.ecs.cluster, "up")
         result = cost.scale_up(ops, on_event=progress)
     render.scaled(result, json)

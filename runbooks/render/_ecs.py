@@ -88,3 +88,11 @@ def pruned(result: Any, keep: int, dry_run: bool, as_json: bool) -> None:
         f"{len(result.deregistered)} {verb}, {len(result.kept)} kept, "
         f"{len(result.protected)} protected (in use)"
     )
+
+
+def scale_down_plan(environment: str, states: Sequence[Any]) -> list[str]:
+    """What `cost.scale-down` will do, from the services as they run now: shown before it asks."""
+    return [
+        f"plan: scale every service of {environment} to 0 (cost.scale-up brings the counts back)",
+        *(f"  {s.name}: {s.desired} -> 0 tasks" for s in states),
+    ]

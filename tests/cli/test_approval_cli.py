@@ -97,6 +97,7 @@ PLANS = [
     (("kms.rotate-key", *SANDBOX), "plan: rotate the material of alias/adinsights-sandbox"),
     (("secrets.rotate-deks", *SANDBOX), "  pause celery-beat: 1 -> 0 tasks"),
     (("infra.apply", *SANDBOX), "network-data"),
+    (("cost.scale-down", *SANDBOX), "  celery-beat: 1 -> 0 tasks"),
 ]
 
 
