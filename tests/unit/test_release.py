@@ -6,7 +6,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 import moto
@@ -59,6 +59,9 @@ from adinsights_ops.release._compose import (
     wait_running,
 )
 from tests.simulated import FakeClock
+
+if TYPE_CHECKING:
+    from mypy_boto3_ecr import ECRClient
 
 REGISTRY = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
 REPOSITORIES = {
@@ -388,10 +391,11 @@ def test_a_malformed_version_or_sha_refuses_before_any_call() -> None:
         def __getattr__(self, name: str) -> Any:
             raise AssertionError(f"ECR called: {name}")
 
+    never_called = cast("ECRClient", NoCalls())
     with pytest.raises(UsageError, match="malformed version"):
-        promote(NoCalls(), repositories=REPOS, sha=SHA, version="1.4.0")  # type: ignore[arg-type]
+        promote(never_called, repositories=REPOS, sha=SHA, version="1.4.0")
     with pytest.raises(UsageError, match="malformed git sha"):
-        promote(NoCalls(), repositories=REPOS, sha="xyz", version="v1.4.0")  # type: ignore[arg-type]
+        promote(never_called, repositories=REPOS, sha="xyz", version="v1.4.0")
 
 
 def test_ecr_refusing_a_retag_midway_says_what_is_done(ecr: Any) -> None:
@@ -407,7 +411,7 @@ def test_ecr_refusing_a_retag_midway_says_what_is_done(ecr: Any) -> None:
             return ecr.put_image(**kwargs)
 
     with pytest.raises(PromotionIncomplete) as raised:
-        promote(RefusesWorker(), repositories=REPOS, sha=SHA, version="v1.4.0")  # type: ignore[arg-type]
+        promote(cast("ECRClient", RefusesWorker()), repositories=REPOS, sha=SHA, version="v1.4.0")
     assert raised.value.repository == REPOS[1] and raised.value.done == (REPOS[0],)
     assert raised.value.exit_code == 1 and "re-run the same command" in str(raised.value)
     assert digest_of(ecr, REPOS[0], "release-1.4.0") == digest_of(ecr, REPOS[0], f"main-{SHA}")
