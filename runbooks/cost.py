@@ -15,13 +15,16 @@ from typing import TYPE_CHECKING
 
 from invoke import Collection, Context, task
 
-from runbooks import options
+from runbooks import lazy, options
 from runbooks.common import ENV_HELP, JSON_HELP, ops_task
-from runbooks.render import Progress
-from runbooks.render import _cost as render
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the output modules load rich: imported when first used
     from adinsights_ops.opsenv import OpsEnv
+    from runbooks.render import _cost as render
+    from runbooks.render import _progress
+else:
+    _progress = lazy.module("runbooks.render._progress")
+    render = lazy.module("runbooks.render._cost")
 
 FORMATS = ("table", "csv", "json")
 COST_ENV_HELP = "staging or the sandbox (production is refused); default: $ADINSIGHTS_ENV"
@@ -119,7 +122,7 @@ def scale_down(
 
     environment = cost.load_guarded(env, "cost.scale-down")
     _prompt.check_approval(environment, yes, "scale to 0")
-    with open_environment(environment) as ops, Progress() as progress:
+    with open_environment(environment) as ops, _progress.Progress() as progress:
         # The plan, then the question (approval_required): a "no" has changed nothing.
         _prompt.approve(environment, yes, "scale to 0", lambda: _scale_down_plan(ops))
         render.scaling(ops.env.ecs.cluster, "down")
@@ -145,7 +148,7 @@ def scale_up(c: Context, env: str = options.ENV_DEFAULT, json: bool = False) -> 
     from adinsights_ops.loader import open_environment
 
     environment = cost.load_guarded(env, "cost.scale-up")
-    with open_environment(environment) as ops, Progress() as progress:
+    with open_environment(environment) as ops, _progress.Progress() as progress:
         render.scaling(ops.env.ecs.cluster, "up")
         result = cost.scale_up(ops, on_event=progress)
     render.scaled(result, json)
