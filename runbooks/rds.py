@@ -25,10 +25,7 @@ else:
 )
 @ops_task
 def snapshot(
-    c: Context,
-    env: str = options.ENV_DEFAULT,
-    label: str | None = None,
-    json: bool = False,
+    c: Context, env: str = options.ENV_DEFAULT, label: str | None = None, json: bool = False
 ) -> None:
     """Take a manual snapshot of the environment's database and wait until it is available."""
     from datetime import UTC, datetime
@@ -150,9 +147,7 @@ def restore(
         if snap is None:
             if snapshot is not None:
                 options.refuse(
-                    "--snapshot",
-                    snapshot,
-                    f"a snapshot of {instance} (see rds.snapshots)",
+                    "--snapshot", snapshot, f"a snapshot of {instance} (see rds.snapshots)"
                 )
             raise UsageError(f"no snapshot of {instance} to restore: take one (rds.snapshot)")
         now = datetime.now(UTC)
@@ -162,11 +157,7 @@ def restore(
         render.approve(ops.env, yes, f"restore {instance} from {snap.id}", plan, always=True)
         with render.Progress() as progress:
             result = rds.restore(
-                client,
-                snapshot_id=snap.id,
-                instance=instance,
-                clock=ops.clock,
-                on_event=progress,
+                client, snapshot_id=snap.id, instance=instance, clock=ops.clock, on_event=progress
             )
     show.restored(result, instance, snap, json)
 
