@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 from botocore.exceptions import ClientError
@@ -16,6 +16,9 @@ from adinsights_ops.journal import RunRecord, Step, utcnow
 from adinsights_ops.sandbox.blueprint import DEK_OBJECT_KEY
 from adinsights_ops.sandbox.scheduler import Scenario
 from tests.simulated import Simulated
+
+if TYPE_CHECKING:
+    from mypy_boto3_kms import KMSClient
 
 # -- rotate_deks ------------------------------------------------------------------------------------
 
@@ -283,8 +286,10 @@ class FailingAfter:
     def re_encrypt(self, **kwargs: Any) -> Any:
         self.calls += 1
         if self.calls > self.n:
-            error = {"Error": {"Code": "KMSInternalException", "Message": "try again later"}}
-            raise ClientError(error, "ReEncrypt")  # type: ignore[arg-type]
+            raise ClientError(
+                {"Error": {"Code": "KMSInternalException", "Message": "try again later"}},
+                "ReEncrypt",
+            )
         return self.real.re_encrypt(**kwargs)
 
 
@@ -326,11 +331,11 @@ def test_rewrap_moves_every_dek_to_the_new_key_without_decrypting(sim: Simulated
 def test_interrupted_rewrap_resumes_without_redoing_done_tenants(sim: Simulated) -> None:
     target = new_key(sim)
     blobs = stored_deks(sim)
-    flaky = FailingAfter(sim.client("kms"), 1)
+    flaky = cast("KMSClient", FailingAfter(sim.client("kms"), 1))
 
     with pytest.raises(kms.RewrapFailed) as raised:
         kms.rewrap(
-            flaky,  # type: ignore[arg-type]
+            flaky,
             blobs=blobs,
             to_key=target["KeyId"],
             checkpoint=checkpoint_for(sim, target["KeyId"]),
