@@ -30,7 +30,6 @@ __all__ = [
     "ops_task",
     "render_checks",
     "say",
-    "short",
     "to_json",
 ]
 
@@ -159,13 +158,6 @@ class _Watched:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.stream, name)
-
-
-def short(arn: str) -> str:
-    """`family:revision` from a task-definition ARN: `adinsights_ops.ecs.short_arn`."""
-    from runbooks.render import short_arn
-
-    return short_arn(arn)
 
 
 def confirm(environment: str, yes: bool, action: str) -> bool:
