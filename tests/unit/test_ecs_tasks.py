@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from adinsights_ops import ecs
@@ -18,7 +20,7 @@ from tests.simulated import Simulated
 MIGRATE = ["python", "manage.py", "migrate"]
 
 
-def run(sim: Simulated, command: list[str], **kwargs: object) -> ecs.TaskResult:
+def run(sim: Simulated, command: list[str], **kwargs: Any) -> ecs.TaskResult:
     env = sim.env
     backend = env.ecs.services["backend"].name
     return ecs.run_task(
@@ -32,7 +34,7 @@ def run(sim: Simulated, command: list[str], **kwargs: object) -> ecs.TaskResult:
         container=env.ecs.one_off_container,
         logs=sim.client("logs"),
         clock=sim.clock,
-        **kwargs,  # type: ignore[arg-type]
+        **kwargs,
     )
 
 
