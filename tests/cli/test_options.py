@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,9 +12,9 @@ from adinsights_ops.errors import UsageError
 from runbooks import options
 
 
-def refused(call: object, *args: object, **kwargs: object) -> str:
+def refused(call: Callable[..., object], *args: object, **kwargs: object) -> str:
     with pytest.raises(UsageError) as raised:
-        call(*args, **kwargs)  # type: ignore[operator]
+        call(*args, **kwargs)
     assert raised.value.exit_code == 2
     return str(raised.value)
 
