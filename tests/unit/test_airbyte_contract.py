@@ -256,7 +256,7 @@ class ContractCheck:
 class Harness:
     env: Environment
     sim: AirbyteSimulator
-    client: AirbyteClient
+    client: AirbyteClient = attrs.field(init=False)  # new_client() needs the rest first
     clock: FakeClock
     check: ContractCheck
     url: str
@@ -294,7 +294,7 @@ def airbyte_harness(**sim_options: Any) -> Iterator[Harness]:
     url = f"http://127.0.0.1:{server.server_port}"
     try:
         check = ContractCheck(contract())
-        harness = Harness(env, sim, None, clock, check, url, [])  # type: ignore[arg-type]
+        harness = Harness(env, sim, clock, check, url, [])
         harness.client = harness.new_client()
         yield harness
         problems = check.unexpected()
