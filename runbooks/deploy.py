@@ -193,34 +193,29 @@ def smoke(
 ) -> None:
     """The smoke checks of section 5 on their own: health, Airbyte, dbt, timezone, metrics."""
     options.scenario(scenario)
-    from adinsights_ops import checks_report as cr
-    from adinsights_ops import ecs, health
+    from adinsights_ops import health
     from adinsights_ops.loader import open_environment
 
     with open_environment(env, scenario=scenario or None) as ops:
-        expected = expect_version
-        if not expected:
-            backend = ops.env.ecs.services["backend"].name
-            (state,) = ecs.status(ops.aws.ecs(), cluster=ops.env.ecs.cluster, services=[backend])
-            image = ops.aws.ecs().describe_task_definition(taskDefinition=state.task_definition)
-            expected = health.release_version(
-                image["taskDefinition"]["containerDefinitions"][0]["image"].rsplit(":", 1)[-1]
-            )
+        expected = expect_version or _running_version(ops)
         report = health.smoke(
             None,
             base_url=ops.health_base_url or ops.env.health_base_url,
             expected_version=expected,
             clock=ops.clock,
         )
-    items = [
-        (cr.passed if check.ok else cr.failed)(
-            check.path,
-            f"GET {check.path}: {check.status} in {check.latency_ms:.0f} ms",
-            check.detail,
-        )
-        for check in report.checks
-    ]
-    render.checks(cr.report(f"smoke (expecting {expected})", ops.name, items), json)
+    show.smoke(report, expected, ops.name, json)
+
+
+def _running_version(ops: Any) -> str:
+    """The release the backend service runs now, from its image's tag."""
+    from adinsights_ops import health
+    from adinsights_ops.ecs import _oneoff, _taskdefs
+
+    revision = _oneoff.service_revision(ops, "backend")
+    found = ops.aws.ecs().describe_task_definition(taskDefinition=revision)["taskDefinition"]
+    _, tag = _taskdefs.split_image(found["containerDefinitions"][0]["image"])
+    return health.release_version(tag or "")
 
 
 ns = Collection("deploy")

@@ -152,3 +152,19 @@ def runs(env: str, found: Any, as_json: bool) -> None:
                 f"  its holder is gone: inv deploy --env {env} --resume {r.run_id}, or "
                 f"inv deploy.unlock --env {env} --force --reason '<why>'"
             )
+
+
+def smoke(report: Any, expected: str, environment: str, as_json: bool) -> None:
+    """`deploy.smoke`: each endpoint as a check item; exit 1 when one failed."""
+    from adinsights_ops import checks_report as cr
+    from runbooks.render._checks import checks
+
+    items = [
+        (cr.passed if check.ok else cr.failed)(
+            check.path,
+            f"GET {check.path}: {check.status} in {check.latency_ms:.0f} ms",
+            check.detail,
+        )
+        for check in report.checks
+    ]
+    checks(cr.report(f"smoke (expecting {expected})", environment, items), as_json)
