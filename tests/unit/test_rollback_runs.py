@@ -40,6 +40,7 @@ def take_lock(sim: Simulated) -> lock.Lock:
 
 
 def incident_log(sim: Simulated) -> str:
+    assert sim.env.notifications.incident_log is not None  # the sandbox keeps one
     path = sim.env.path(sim.env.notifications.incident_log)
     return path.read_text() if path.exists() else ""
 
@@ -173,11 +174,11 @@ def test_a_data_rollback_is_a_journaled_run_under_the_lock(sim: Simulated, tmp_p
         seen.append(held(sim))
         return real(ops, source)
 
-    rb.apply_data = watched  # type: ignore[assignment]
+    rb.apply_data = watched
     try:
         rolled = pipeline.rollback_data(ops, tag="v1.2.0", repo=tagged_repo(tmp_path))
     finally:
-        rb.apply_data = real  # type: ignore[assignment]
+        rb.apply_data = real
     assert rolled.done.tag == "v1.2.0" and rolled.done.dbt == "no dbt project configured"
     assert seen and seen[0] is not None and seen[0].run_id == rolled.record.run_id
     assert held(sim) is None
