@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from invoke.exceptions import Exit
 
@@ -108,7 +108,7 @@ def ops_task(body: F) -> F:
             if watched is not None and sys.stdout is watched:
                 sys.stdout = watched.stream
 
-    return wrapper  # type: ignore[return-value]
+    return cast(F, wrapper)  # the same call signature: functools.wraps copies the rest
 
 
 def _run_mapped(body: Callable[..., Any], args: Any, kwargs: Any) -> Any:
