@@ -95,25 +95,24 @@ def run(
     with open_environment(env, scenario=scenario or None) as ops:
         td = revision or one_off_task_definition(ops)
         render.say(f"running `{command}` on {render.short_arn(td)} in {ops.env.ecs.cluster}")
-        printer = render.Progress()
-        try:
-            result = ecs.run_task(
-                ops.aws.ecs(),
-                cluster=ops.env.ecs.cluster,
-                task_definition=td,
-                command=argv,
-                network=oneoff.network(ops),
-                container=ops.env.ecs.one_off_container,
-                timeout=wait or ops.env.ecs.task_timeout,
-                logs=ops.aws.logs(),
-                on_event=printer,
-                clock=ops.clock,
-            )
-        except ecs.TaskFailed as exc:
-            printer.close()
-            show.task(exc.result, json)
-            raise
-        printer.close()
+        with render.Progress() as printer:  # closed also when the task fails or is cut short
+            try:
+                result = ecs.run_task(
+                    ops.aws.ecs(),
+                    cluster=ops.env.ecs.cluster,
+                    task_definition=td,
+                    command=argv,
+                    network=oneoff.network(ops),
+                    container=ops.env.ecs.one_off_container,
+                    timeout=wait or ops.env.ecs.task_timeout,
+                    logs=ops.aws.logs(),
+                    on_event=printer,
+                    clock=ops.clock,
+                )
+            except ecs.TaskFailed as exc:
+                printer.close()
+                show.task(exc.result, json)
+                raise
     show.task(result, json)
 
 

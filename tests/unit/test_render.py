@@ -275,3 +275,18 @@ def test_yes_needs_no_terminal_and_no_terminal_without_yes_is_refused(
     assert render.confirm("production", True, "deploy v1.4.0") is True
     with pytest.raises(UsageError, match="needs approval: pass --yes \\(not interactive\\)"):
         render.confirm("production", False, "deploy v1.4.0")
+
+
+def test_the_live_area_ends_and_the_cursor_comes_back_when_the_task_fails() -> None:
+    stream = io.StringIO()
+    console = Console(file=stream, width=100, force_terminal=True)
+    with pytest.raises(RuntimeError), render.Progress(console=console) as progress:
+        progress(Progress("migrate", f"{ARN}backend:3", 1, 1, "RUNNING", 1.0, False))
+        raise RuntimeError("the task failed")
+    assert stream.getvalue().endswith("\x1b[?25h")  # rich hid the cursor while it drew
+    with render.using(err=console):
+        render.say("error: the task failed")
+    assert screen(stream.getvalue(), 100)[-2:] == [
+        "migrate 1/1 RUNNING backend:3 ...  [1s]",
+        "error: the task failed",
+    ]
