@@ -9,9 +9,10 @@ what had been printed when it was asked, so the test knows the plan came first.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import yaml
@@ -57,7 +58,10 @@ class Asked:
         import sys
 
         self.questions.append(question)
-        self.shown.append(sys.stdout.getvalue() + sys.stderr.getvalue())  # type: ignore[attr-defined]
+        # The runner's captured streams (under --json, stdout wrapped by ops_task, which passes
+        # getvalue through)
+        captured = [cast(io.StringIO, stream).getvalue() for stream in (sys.stdout, sys.stderr)]
+        self.shown.append("".join(captured))
         return self.answer
 
 
