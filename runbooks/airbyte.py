@@ -55,7 +55,7 @@ def sync(
 ) -> None:
     """Run a sync of every Airbyte connection (or one) at once; one line per connection."""
     from adinsights_ops import config
-    from adinsights_ops.airbyte._runs import sync_environment
+    from adinsights_ops.airbyte import sync_environment
     from adinsights_ops.loader import open_environment
 
     # Left out, --connection means every connection; given, it must name one (never '' = all).
@@ -84,7 +84,7 @@ def diff(
     """Compare live Airbyte connections with infrastructure/airbyte/ manifests (reads only)."""
     from invoke.exceptions import Exit
 
-    from adinsights_ops.airbyte._runs import drifts_for
+    from adinsights_ops.airbyte import drifts_for
     from adinsights_ops.loader import open_environment
 
     with open_environment(env) as ops:
@@ -112,7 +112,7 @@ def apply(
     json: bool = False,
 ) -> None:
     """Make the live Airbyte connections match their manifests, then check again."""
-    from adinsights_ops.airbyte._runs import apply_environment
+    from adinsights_ops.airbyte import apply_environment
     from adinsights_ops.loader import open_environment
 
     output = render.ApplyOutput(as_json=json)

@@ -39,7 +39,7 @@ def host_check(
     import logging
 
     from adinsights_ops import config
-    from adinsights_ops.airbyte._runs import check_host
+    from adinsights_ops.airbyte import check_host
     from adinsights_ops.errors import EXIT_FAILED
 
     threshold = options.number(threshold, "--threshold", above=True, maximum=100, unit="percent")

@@ -40,7 +40,7 @@ def smoke(
     Exit 1 when a service exits or does not run within --timeout (its log tail is shown);
     compose down runs in every case.
     """
-    from adinsights_ops.release._smoke import smoke as compose_smoke
+    from adinsights_ops.release import smoke as compose_smoke
 
     names, timeout = _options(services, env_file, project_dir, timeout)
     status = compose_smoke(

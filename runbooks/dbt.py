@@ -17,22 +17,21 @@ else:
 
 if TYPE_CHECKING:
     from adinsights_ops.config import DbtSettings, Environment
-    from adinsights_ops.dbt import BuildResult
-    from adinsights_ops.dbt._environment import BuildRequest
+    from adinsights_ops.dbt import BuildRequest, BuildResult
 
 DEFAULT_MAX_AGE = "26h"  # the daily 05:00 build, plus two hours of grace (dbt._environment's)
 
 
 def parse_duration(text: str, flag: str = "--max-age") -> float:
     """`26h`, `90m`, `1d`, `1h30m`, `3600` (seconds) -> seconds: above 0, at most a year."""
-    from adinsights_ops.dbt._environment import parse_duration as parse
+    from adinsights_ops.dbt import parse_duration as parse
 
     return parse(text, flag)
 
 
 def artifacts_bucket(environment: Environment) -> str:
     """`dbt.artifacts_bucket` of the environment, else the blueprint's `adinsights-<env>-dbt-artifacts`."""
-    from adinsights_ops.dbt._environment import artifacts_bucket as bucket
+    from adinsights_ops.dbt import artifacts_bucket as bucket
 
     return bucket(environment)
 
@@ -85,7 +84,7 @@ def build(
     from invoke.exceptions import Exit
 
     from adinsights_ops import dbt
-    from adinsights_ops.dbt._environment import build_environment
+    from adinsights_ops.dbt import build_environment
 
     request = _request(env, select, exclude, full_refresh, vars, tag, target_path)
     render.build_start(request)
@@ -109,7 +108,7 @@ def _request(
 ) -> BuildRequest:
     """The build asked for, every option checked before dbt runs."""
     from adinsights_ops import config
-    from adinsights_ops.dbt._environment import build_request
+    from adinsights_ops.dbt import build_request
 
     dbt_vars = _vars(vars)
     if tag is not None:  # given, it names a tag (never '' = the current checkout)
@@ -136,7 +135,7 @@ def _finish(request: BuildRequest, result: BuildResult, *, upload: bool, as_json
 
 
 def _upload(environment: Environment, settings: DbtSettings, result: BuildResult) -> None:
-    from adinsights_ops.dbt._environment import upload_result
+    from adinsights_ops.dbt import upload_result
     from adinsights_ops.loader import open_environment
 
     with open_environment(environment) as ops:

@@ -19,7 +19,7 @@ else:
 @ops_task
 def list_(c: Context, json: bool = False) -> None:
     """List the environments in environments.yaml and whether each is ready to use."""
-    from adinsights_ops.config._listing import list_environments
+    from adinsights_ops.config import list_environments
 
     render.listing(list_environments(), json)
 

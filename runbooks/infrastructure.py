@@ -76,7 +76,7 @@ def plan(
     exit_code: bool = False,
 ) -> None:
     """Show what `infra.apply` would change; its change set (or plan file) is then discarded."""
-    from adinsights_ops.infra._operations import preview, settings_with
+    from adinsights_ops.infra import preview, settings_with
     from adinsights_ops.loader import open_environment
 
     _check_options(engine, template, stack)
@@ -115,7 +115,7 @@ def apply(
     json: bool = False,
 ) -> None:
     """Plan, show the changes, and apply them once approved (holding the environment's lock)."""
-    from adinsights_ops.infra._operations import apply_locked, settings_with
+    from adinsights_ops.infra import apply_locked, settings_with
     from adinsights_ops.loader import open_environment
     from runbooks.render._prompt import needs_terminal
 

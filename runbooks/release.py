@@ -41,8 +41,8 @@ def ci(c: Context, project_dir: str = ".") -> None:
     Defaults: ruff check backend, pytest -q backend, npm test -- --run and npm run build (in
     frontend/), make dbt-build. A `ci:` list in ./release.yaml replaces them.
     """
+    from adinsights_ops.release import run_ci
     from adinsights_ops.release._build import load_settings
-    from adinsights_ops.release._publish import run_ci
 
     check_project_dir(project_dir)
     render.ci_passed(run_ci(c, load_settings(), project_dir, on_start=render.announce))
@@ -73,7 +73,7 @@ def build(
     c: Context, env: str = options.ENV_DEFAULT, sha: str | None = None, project_dir: str = "."
 ) -> None:
     """docker build backend, worker and frontend as <registry>/<repository>:main-<sha>."""
-    from adinsights_ops.release._publish import build_images
+    from adinsights_ops.release import build_images
 
     environment, settings, commit = _images(c, env, sha, project_dir)
     found = build_images(
@@ -89,7 +89,7 @@ def push(
 ) -> None:
     """Log in to ECR and docker push the main-<sha> images; check that ECR has them."""
     from adinsights_ops.loader import open_environment
-    from adinsights_ops.release._publish import push_images
+    from adinsights_ops.release import push_images
 
     environment, settings, commit = _images(c, env, sha, project_dir)
     with open_environment(environment) as ops:
@@ -147,7 +147,7 @@ def tag(
 
     from adinsights_ops import config
     from adinsights_ops.loader import open_environment
-    from adinsights_ops.release._publish import tag_release
+    from adinsights_ops.release import tag_release
 
     release = _version(version, sha)
     environment = config.load(env)
