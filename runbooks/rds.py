@@ -31,16 +31,10 @@ def snapshot(
     from datetime import UTC, datetime
 
     from adinsights_ops import rds
-    from adinsights_ops.errors import UsageError
     from adinsights_ops.journal import who
     from adinsights_ops.loader import open_environment
 
-    if label is not None:  # given, it must make a snapshot name (never '' = the default name)
-        options.text(label, "--label", what="a snapshot name with letters or digits")
-        try:
-            rds.snapshot_id(label)
-        except UsageError:
-            options.refuse("--label", label, "a snapshot name with letters or digits")
+    _check_label(label)
     with open_environment(env) as ops:
         name = label or f"manual-{ops.name}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
         render.say(
@@ -54,6 +48,20 @@ def snapshot(
             clock=ops.clock,
         )
     show.taken(snap, json)
+
+
+def _check_label(label: str | None) -> None:
+    """Given, `--label` must make a snapshot name (never '' for the default name): else exit 2."""
+    from adinsights_ops import rds
+    from adinsights_ops.errors import UsageError
+
+    if label is None:
+        return
+    options.text(label, "--label", what="a snapshot name with letters or digits")
+    try:
+        rds.snapshot_id(label)
+    except UsageError:
+        options.refuse("--label", label, "a snapshot name with letters or digits")
 
 
 @task(klass=options.OpsTask, help={"env": ENV_HELP, "json": JSON_HELP})

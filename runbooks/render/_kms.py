@@ -30,12 +30,17 @@ def status_lines(result: Any) -> list[str]:
 
 
 def status(result: Any, as_json: bool) -> None:
-    """`kms.status`: the key, its state and automatic rotation, its last rotations."""
+    """`kms.status`: the key, its state and automatic rotation, its last rotations; exit 1 when
+    it is not enabled with automatic rotation."""
+    from invoke.exceptions import Exit
+
     if as_json:
         emit_json(result)
-        return
-    for line in status_lines(result):
-        out(line)
+    else:
+        for line in status_lines(result):
+            out(line)
+    if not (result.enabled and result.rotation_enabled):
+        raise Exit("error: the key is not enabled with automatic rotation (runbook 3)", 1)
 
 
 def rotate_key_plan(result: Any) -> list[str]:
@@ -47,13 +52,21 @@ def rotate_key_plan(result: Any) -> list[str]:
 
 
 def rotated(key: str, result: Any, as_json: bool) -> None:
-    """`kms.rotate-key`: the rotations, newest first."""
+    """`kms.rotate-key`: the rotations, newest first; exit 1 when automatic rotation is off."""
+    from invoke.exceptions import Exit
+
     if as_json:
         emit_json(result)
-        return
-    out(f"rotated {key} ({result.key_id}) on demand; rotations, newest first:")
-    for line in rotation_lines(result.rotations):
-        out(line)
+    else:
+        out(f"rotated {key} ({result.key_id}) on demand; rotations, newest first:")
+        for line in rotation_lines(result.rotations):
+            out(line)
+    if not result.automatic_rotation:
+        raise Exit(
+            f"error: automatic rotation of {key} is OFF: turn it on "
+            f"(aws kms enable-key-rotation --key-id {result.key_id})",
+            1,
+        )
 
 
 def rewrap_progress(p: Any) -> None:
