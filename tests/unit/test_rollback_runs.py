@@ -163,22 +163,21 @@ def test_the_app_rollback_writes_the_incident_log_of_its_own_run_only(sim: Simul
     assert incident_log(sim) == "" and held(sim) is None
 
 
-def test_a_data_rollback_is_a_journaled_run_under_the_lock(sim: Simulated, tmp_path: Path) -> None:
-    ops = without_data_plane(sim)
-    seen: list[lock.Lock | None] = []
+def test_a_data_rollback_is_a_journaled_run_under_the_lock(
+    sim: Simulated, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from adinsights_ops.pipeline import _rollback as rb
 
+    ops = without_data_plane(sim)
+    seen: list[lock.Lock | None] = []
     real = rb.apply_data
 
     def watched(ops: Any, source: Any) -> Any:
         seen.append(held(sim))
         return real(ops, source)
 
-    rb.apply_data = watched
-    try:
-        rolled = pipeline.rollback_data(ops, tag="v1.2.0", repo=tagged_repo(tmp_path))
-    finally:
-        rb.apply_data = real
+    monkeypatch.setattr(rb, "apply_data", watched)
+    rolled = pipeline.rollback_data(ops, tag="v1.2.0", repo=tagged_repo(tmp_path))
     assert rolled.done.tag == "v1.2.0" and rolled.done.dbt == "no dbt project configured"
     assert seen and seen[0] is not None and seen[0].run_id == rolled.record.run_id
     assert held(sim) is None
