@@ -103,6 +103,9 @@ def start(
 
     `faults` defaults to the spec in $ADINSIGHTS_SANDBOX_FAULTS (a preset name or JSON), if set.
     """
+    from adinsights_ops.sandbox._loader import share_data_loader
+
+    share_data_loader()  # before moto is imported: its sessions parse AWS's data files once
     from adinsights_ops.sandbox.server import SandboxServer
 
     if faults is None:
