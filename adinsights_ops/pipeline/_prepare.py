@@ -78,7 +78,7 @@ def infrastructure(run: DeployRun) -> Outputs:
             run.on_event(ecs.Phase("infrastructure", plan.summary()))
         return True
 
-    result = infra.plan_and_apply(run.ops, approve=approve)
+    result = infra.plan_and_apply(run.ops, approve=approve, runner=run.runner)
     if result.outcome == "declined":
         raise StepFailed(f"infrastructure changes declined: {result.detail}")
     return result.journal_outputs()

@@ -27,6 +27,7 @@ from adinsights_ops.pipeline._report import DeployReport, journal_warning, repor
 from adinsights_ops.pipeline._state import DeployRun
 from adinsights_ops.pipeline._steps import STEPS, restore
 from adinsights_ops.release import ImageTag
+from adinsights_ops.shell import Runner
 
 resolve_tag = preflight.resolve_tag
 FINAL = ("succeeded", "rolled-back", "fenced")
@@ -64,6 +65,7 @@ def deploy(
     reason: str = "",
     on_event: ecs.OnEvent | None = None,
     on_step: Callable[[str], None] | None = None,
+    runner: Runner | None = None,
 ) -> DeployReport:
     """Carry out the deploy of `image_tag` (or resume run `resume`); returns the report.
 
@@ -115,6 +117,7 @@ def deploy(
         checks=checked.checks,
         on_event=on_event,
         heartbeat=heartbeat,
+        runner=runner,
     )
     try:
         return _carry_out(run, on_step)

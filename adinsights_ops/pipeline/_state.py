@@ -16,6 +16,7 @@ from adinsights_ops.journal import Journal, RunRecord
 from adinsights_ops.lock import Heartbeat, Lock
 from adinsights_ops.opsenv import OpsEnv
 from adinsights_ops.release import ImageTag
+from adinsights_ops.shell import Runner
 
 Outputs = dict[str, Any]
 
@@ -43,6 +44,9 @@ class DeployRun:
     snapshot_id: str | None = None
     rollout: ecs.Rollout | None = None
     heartbeat: Heartbeat | None = None
+    runner: Runner | None = None
+    """Runs the infrastructure step's shell commands (Terraform): the caller's (a task passes
+    Invoke's `c`); None: a plain local runner."""
 
     @property
     def cluster(self) -> str:

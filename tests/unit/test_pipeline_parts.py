@@ -68,3 +68,33 @@ def test_a_parsed_tag_is_taken_as_it_is_and_still_meets_the_branch_rule(sim: Sim
 def test_the_dbt_target_folder_is_the_tools_home(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ADINSIGHTS_OPS_HOME", "/srv/ops-home")
     assert str(paths.dbt_target("staging")) == "/srv/ops-home/dbt/staging/target"
+
+
+def test_the_infrastructure_step_runs_its_shell_commands_through_the_callers_runner(
+    sim: Simulated, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The library never builds a task runner: the deploy hands the infra step the one it got."""
+    from invoke import MockContext
+
+    from adinsights_ops import infra
+    from adinsights_ops.journal import RunRecord
+    from adinsights_ops.pipeline._prepare import infrastructure
+    from adinsights_ops.pipeline._state import DeployRun
+
+    seen: list[object] = []
+
+    def plan_and_apply(ops: object, **kwargs: object) -> infra.InfraResult:
+        seen.append(kwargs["runner"])
+        return infra.InfraResult(engine="none", outcome="skipped", detail="no engine")
+
+    monkeypatch.setattr(infra, "plan_and_apply", plan_and_apply)
+    runner = MockContext()
+    run = DeployRun(
+        ops=sim.ops,
+        tag=parse_image_tag("release-1.2.3"),
+        record=RunRecord(run_id="r", environment="sandbox", kind="deploy", who="t", started="t"),
+        journal=sim.ops.journal(),
+        runner=runner,
+    )
+    infrastructure(run)
+    assert seen == [runner]
