@@ -90,6 +90,7 @@ def deploy(
                 open_source=open_source,
                 on_event=progress,
                 on_step=progress.step,
+                runner=c,  # the infrastructure step's shell commands run through Invoke
             )
     show.report(report, json)
     show.finished(report)
