@@ -13,6 +13,7 @@ import json
 import os
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -111,11 +112,28 @@ def start(
     if faults is None:
         faults = faults_from_environment()
     server = SandboxServer(env, port=port, scenario=scenario, timings=timings, faults=faults)
-    server.start()
+    with _seed_requests_unlogged():
+        server.start()
     from adinsights_ops.sandbox._exit import skip_final_collection
 
     skip_final_collection()  # the process now holds moto's objects: see _exit
     return server
+
+
+@contextlib.contextmanager
+def _seed_requests_unlogged() -> Iterator[None]:
+    """The few hundred HTTP requests that start and seed a sandbox are its own, not the command's:
+    they stay out of the run's debug log (urllib3 logs each at DEBUG), which they would fill and slow.
+    """
+    import logging
+
+    logger = logging.getLogger("urllib3.connectionpool")
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def faults_from_environment() -> FaultPlan | None:
