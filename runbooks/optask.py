@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from invoke import Task
 from invoke.exceptions import ParseError
 from invoke.parser import Argument
 
 from adinsights_ops.errors import EXIT_USAGE
+
+if TYPE_CHECKING:
+    from inspect import Signature
 
 VERBOSE_HELP = (
     "show the debug log live on stderr (AWS and HTTP calls, subprocesses; secrets redacted); it is "
@@ -80,9 +83,27 @@ class OpsTask(NumbersTask):
       help is first read, so a table it lists is never imported by `--list` or a plain run.
     """
 
+    _signature: tuple[Callable[..., Any], Signature] | None = None
+
     def __init__(self, *args: Any, short: dict[str, str] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.short = dict(short or {})
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> OpsTask:
+        """Invoke's copy of the task for the namespace it loads (`inv` copies every task at every
+        start). Nothing of a task changes once it is defined but its help, which Invoke hands over
+        to the options as it builds them (so the copy gets its own); the rest is shared."""
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new.help = dict(self.help)
+        memo[id(self)] = new
+        return new
+
+    def argspec(self, body: Callable[..., Any]) -> Signature:
+        """Invoke's, worked out once per body: Invoke asks three times per task at every start."""
+        if self._signature is None or self._signature[0] is not body:
+            self._signature = (body, super().argspec(body))
+        return self._signature[1]
 
     def arg_opts(self, name: str, default: Any, taken_names: set[str]) -> dict[str, Any]:
         claimed = {letter for letter in self.short.values() if letter}
@@ -137,6 +158,15 @@ class Option(Argument):
     """
 
     _described: str | Callable[[], str] | None
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Option:
+        """A parse's own copy. Invoke deep-copies every option of every task for each parse; a
+        parse only replaces the copy's value (a list option's too: Invoke makes a new list for each
+        value given), so what the copy holds is shared, not copied."""
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        memo[id(self)] = new
+        return new
 
     @classmethod
     def of(cls, argument: Argument) -> Option:
