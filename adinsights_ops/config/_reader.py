@@ -186,11 +186,13 @@ def load_yaml(text: str, source: str) -> Any:
     mapping (the last would win without a word). Errors name the file, the dotted key and line."""
     import yaml
 
+    # libyaml's parser when PyYAML has it (the same safe constructor, ten times faster to read)
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=loader)
         if node is not None:
             _check_unique_keys(node, source, "")
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=loader)  # a safe loader either way
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "somewhere"
