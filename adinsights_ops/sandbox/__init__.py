@@ -57,11 +57,18 @@ def control(
 
 def running(env_name: str) -> str | None:
     """The endpoint of a live `inv sandbox.up` for this environment, or None."""
+    found = _live(env_name)
+    return found[0] if found is not None else None
+
+
+def _live(env_name: str) -> tuple[str, dict[str, Any]] | None:
+    """A live `inv sandbox.up` for this environment: its endpoint and its status, or None."""
     path = state_file(env_name)
     try:
         endpoint = json.loads(path.read_text())["endpoint"]
-        if control(endpoint, timeout=1.0).get("environment") == env_name:
-            return str(endpoint)
+        status = control(endpoint, timeout=1.0)
+        if status.get("environment") == env_name:
+            return str(endpoint), status
     except (OSError, ValueError, KeyError, urllib.error.URLError):
         pass
     return None
@@ -153,15 +160,17 @@ def connect(env: Environment, *, scenario: str | None = None) -> Sandbox:
 
     if scenario is not None:
         scenario_for(scenario, env)  # unknown names fail before anything starts
-    endpoint = running(env.name)
-    if endpoint is None:
+    found = _live(env.name)
+    if found is None:
         server = start(env, scenario=scenario or "none")
         return Sandbox(server.endpoint, embedded=server, read_timeout=server.client_read_timeout())
+    endpoint, status = found
     previous = None
     if scenario is not None:
-        previous = control(endpoint).get("scenario", "none")
+        previous = status.get("scenario", "none")
         control(endpoint, "/scenario", method="PUT", body={"name": scenario})
-    timeout = control(endpoint).get("client_read_timeout")
+        status = control(endpoint)  # the scenario's faults may change the read timeout
+    timeout = status.get("client_read_timeout")
     return Sandbox(
         endpoint,
         restore_scenario=previous,
