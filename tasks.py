@@ -13,5 +13,8 @@ import sys
 sys.dont_write_bytecode = bool(sys.flags.dont_write_bytecode)
 
 from runbooks.collection import ns  # noqa: E402 (after the bytecode setting it depends on)
+from runbooks.shutdown import skip_final_collection  # noqa: E402
+
+skip_final_collection()  # `inv` leaves without walking every AWS object it made (see shutdown)
 
 __all__ = ["ns"]

@@ -385,4 +385,7 @@ def _silence_stdout() -> None:
 
 def main() -> None:
     """The `adinsights-ops` console script."""
+    from runbooks.shutdown import skip_final_collection
+
+    skip_final_collection()  # leaves without walking every AWS object it made (see shutdown)
     OpsProgram().run(sys.argv)
