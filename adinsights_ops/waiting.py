@@ -111,8 +111,12 @@ def wait_until(
     backoff: Backoff = Backoff(),
     clock: Clock = SYSTEM_CLOCK,
     on_poll: Callable[[Poll[T]], None] | None = None,
+    wait_first: bool = False,
 ) -> T:
     """Poll until `success(state)`; return that state.
+
+    With `wait_first`, the first poll comes after the backoff's first delay instead of at once: for
+    work just started that cannot be done yet, so no call is spent on a state known in advance.
 
     Raises `WaitFailed` as soon as `failure(state)` returns a reason, and `WaitTimedOut` (carrying the
     last state seen) when `timeout` seconds pass on `clock`. The last sleep is cut short so the deadline
@@ -123,6 +127,8 @@ def wait_until(
     deadline = start + timeout
     next_delay = backoff.delays()
     attempt = 0
+    if wait_first:
+        clock.sleep(min(next_delay(), timeout))
     while True:
         attempt += 1
         state = poll()

@@ -33,6 +33,7 @@ from adinsights_ops.ecs._views import (
     Phase,
     RolloutEvent,
     ServiceEvent,
+    ServiceState,
     describe,
 )
 from adinsights_ops.errors import WaitFailed, WaitTimedOut
@@ -43,10 +44,18 @@ if TYPE_CHECKING:
 
 
 def plan_rollout(
-    ecs: ECSClient, *, cluster: str, services: Mapping[str, str], image_tag: str
+    ecs: ECSClient,
+    *,
+    cluster: str,
+    services: Mapping[str, str],
+    image_tag: str,
+    current: Mapping[str, ServiceState] | None = None,
 ) -> list[RevisionPlan]:
-    """Plan the new revision of each service (service name -> image repository). Reads only."""
-    current = describe(ecs, cluster=cluster, services=list(services))
+    """Plan the new revision of each service (service name -> image repository). Reads only.
+
+    `current`: the services' states already read (else they are described here)."""
+    if current is None:
+        current = describe(ecs, cluster=cluster, services=list(services))
     return [
         plan_revision(
             ecs,
@@ -77,11 +86,14 @@ def deploy_revisions(
     on_event: OnEvent | None = None,
     clock: Clock = SYSTEM_CLOCK,
     backoff: Backoff = DEFAULT_POLL,
+    current: Mapping[str, ServiceState] | None = None,
 ) -> Rollout:
     """Point each service at its target revision, wait for all, and roll all back on failure.
 
     `previous` (service -> revision) is what a failure returns to; it defaults to what the services
-    run now, read before anything changes.
+    run now, read before anything changes. `current`: the services' states already read before
+    anything changed (else they are described here). The first look after the updates comes after
+    the backoff's first delay: a poll at once could only see the old tasks.
     """
     timeout = check_timeout(timeout)
     if rollback_timeout is not None:
@@ -95,7 +107,9 @@ def deploy_revisions(
         if on_event is not None:
             on_event(event)
 
-    before = describe(ecs, cluster=cluster, services=list(targets))
+    before = (
+        current if current is not None else describe(ecs, cluster=cluster, services=list(targets))
+    )
     prior = (
         dict(previous)
         if previous is not None
@@ -125,6 +139,7 @@ def deploy_revisions(
             backoff=backoff,
             seen_before=event_keys(before),
             what="the rollout to settle",
+            wait_first=bool(to_change),
         )
     except (WaitFailed, WaitTimedOut) as exc:
         failures = failures_from(exc, targets)
@@ -202,6 +217,7 @@ def _roll_back(
                 backoff=backoff,
                 seen_before=event_keys(current) | {(e.service, e.id or e.message) for e in events},
                 what="the rollback to settle",
+                wait_first=True,
             )
         except (WaitFailed, WaitTimedOut) as exc:
             rollback_errors = failures_from(exc, back)
@@ -260,7 +276,10 @@ def rollout(
     timeout = check_timeout(timeout)
     if on_event is not None and registered is None:
         on_event(Phase("registering", f"{len(services)} task-definition revisions"))
-    plans = plan_rollout(ecs, cluster=cluster, services=services, image_tag=image_tag)
+    current = describe(ecs, cluster=cluster, services=list(services))  # the one read before
+    plans = plan_rollout(
+        ecs, cluster=cluster, services=services, image_tag=image_tag, current=current
+    )
     if registered is None:
         targets = register_revisions(ecs, plans)
     else:
@@ -276,4 +295,5 @@ def rollout(
         on_event=on_event,
         clock=clock,
         backoff=backoff,
+        current=current,
     )

@@ -135,8 +135,12 @@ def wait_settled(
     clock: Clock = SYSTEM_CLOCK,
     backoff: Backoff = DEFAULT_POLL,
     seen_before: Collection[tuple[str, str]] = (),
+    wait_first: bool = False,
 ) -> Verdict:
     """Wait, in one loop, until every service settles on its target revision.
+
+    `wait_first`: the services were just updated, so the first look comes after the backoff's first
+    delay (when the new tasks can first be running), not at once.
 
     Raises WaitFailed (first failure seen, every service's reason in last_state) or WaitTimedOut.
     """
@@ -189,6 +193,7 @@ def wait_settled(
         backoff=backoff,
         clock=clock,
         on_poll=report,
+        wait_first=wait_first,
     )
 
 

@@ -81,9 +81,23 @@ def test_one_polling_loop_describes_all_services_in_one_call(sim: Simulated) -> 
     rollout(sim, on_event=lambda e: polls.append(1) if isinstance(e, ecs.Progress) else None)
     progress_per_poll = len(sim.service_names())
     number_of_polls = len(polls) // progress_per_poll
-    # plan (1) + read before updating (1) + one call per poll: never one call per service.
-    assert sim.calls["DescribeServices"] == number_of_polls + 2
-    assert number_of_polls >= 2
+    # One read before anything changes (the plan and the update share it) + one call per poll:
+    # never one call per service.
+    assert sim.calls["DescribeServices"] == number_of_polls + 1
+    assert number_of_polls >= 1
+
+
+def test_a_four_service_rollout_takes_fourteen_calls(sim: Simulated) -> None:
+    """3 per service (read its revision, register, update), one read of the services, one poll:
+    the first look comes when the new tasks can first be running, not at once."""
+    sim.calls.clear()
+    rollout(sim)
+    assert dict(sim.calls) == {
+        "DescribeServices": 2,
+        "DescribeTaskDefinition": 4,
+        "RegisterTaskDefinition": 4,
+        "UpdateService": 4,
+    }
 
 
 def test_celery_beat_never_runs_two_copies(sim: Simulated) -> None:

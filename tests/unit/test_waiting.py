@@ -26,6 +26,43 @@ def test_returns_the_state_that_succeeded() -> None:
     assert got == "done" and len(clock.slept) == 2
 
 
+def test_wait_first_looks_after_the_first_delay_not_at_once() -> None:
+    clock = FakeClock()
+    polled_at: list[float] = []
+
+    def poll() -> str:
+        polled_at.append(clock.monotonic())
+        return "done"
+
+    start = clock.monotonic()
+    wait_until(
+        poll,
+        what="x",
+        success=lambda s: s == "done",
+        timeout=60,
+        clock=clock,
+        backoff=Backoff(initial=3, factor=2, maximum=10, jitter=0),
+        wait_first=True,
+    )
+    assert polled_at == [start + 3]
+
+
+def test_wait_first_never_sleeps_past_the_deadline() -> None:
+    clock = FakeClock()
+    start = clock.monotonic()
+    with pytest.raises(WaitTimedOut):
+        wait_until(
+            lambda: "not yet",
+            what="x",
+            success=lambda s: s == "done",
+            timeout=2,
+            clock=clock,
+            backoff=Backoff(initial=5, factor=2, maximum=10, jitter=0),
+            wait_first=True,
+        )
+    assert clock.monotonic() - start == pytest.approx(2)
+
+
 def test_failure_predicate_stops_at_once() -> None:
     clock = FakeClock()
     with pytest.raises(WaitFailed) as raised:
