@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 def image_tag_of(task_definition: TaskDefinitionTypeDef) -> str:
     """The image tags of a task definition's containers (`-` for a digest or no tag)."""
-    from adinsights_ops.ecs._taskdefs import split_image
+    from adinsights_ops.ecs import split_image
 
     images = [c.get("image", "") for c in task_definition.get("containerDefinitions", [])]
     return ",".join(split_image(i)[1] or "-" for i in images)

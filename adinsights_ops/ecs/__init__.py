@@ -34,6 +34,7 @@ from adinsights_ops.ecs._taskdefs import (
     prune_task_definitions,
     scheduled_task_definitions,
     short_arn,
+    split_image,
 )
 from adinsights_ops.ecs._tasks import (
     TASK_POLL,
@@ -90,6 +91,7 @@ __all__ = [
     "scale",
     "scheduled_task_definitions",
     "short_arn",
+    "split_image",
     "status",
     "wait_settled",
 ]
