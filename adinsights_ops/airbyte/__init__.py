@@ -40,6 +40,7 @@ from adinsights_ops.airbyte._runs import (
     sync_environment,
 )
 from adinsights_ops.airbyte._sync import (
+    POLL_BACKOFF,
     SyncOutcome,
     find_active_job,
     sync,
@@ -48,6 +49,7 @@ from adinsights_ops.airbyte._sync import (
 
 __all__ = [
     "ACTIVE",
+    "POLL_BACKOFF",
     "AirbyteAuthFailed",
     "AirbyteClient",
     "AirbyteConflict",

@@ -27,7 +27,7 @@ from adinsights_ops.airbyte._manifests import (
     load_manifests,
     manifests_dir,
 )
-from adinsights_ops.airbyte._sync import SyncEvent, SyncOutcome, sync_all
+from adinsights_ops.airbyte._sync import POLL_BACKOFF, SyncEvent, SyncOutcome, sync_all
 from adinsights_ops.errors import OpsError, UsageError
 
 if TYPE_CHECKING:
@@ -94,6 +94,7 @@ def sync_environment(
         adopt_running=adopt_running,
         clock=ops.clock,
         on_event=progress,
+        backoff=settings.polling(POLL_BACKOFF),
     )
     return SyncReport(ops.name, tuple(outcomes))
 

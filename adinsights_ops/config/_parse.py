@@ -67,13 +67,7 @@ def _ecs(r: Reader, repositories: Mapping[str, str]) -> EcsSettings:
     task_timeout = timeouts.seconds("task", 1800.0) if timeouts else 1800.0
     if timeouts:
         timeouts.done()
-    polling = r.section("polling", required=False)
-    poll_first = polling.number("first", 2.0, maximum=600) if polling else None
-    poll_maximum = polling.number("maximum", 15.0, maximum=600) if polling else None
-    if polling:
-        polling.done()
-        if poll_maximum is not None and poll_first is not None and poll_maximum < poll_first:
-            r.fail(polling.key("maximum"), "expected a maximum of at least `first`")
+    poll_first, poll_maximum = _polling(r, first=2.0, maximum=15.0)
     settings = EcsSettings(
         cluster=r.text("cluster"),
         services=services,
@@ -87,6 +81,18 @@ def _ecs(r: Reader, repositories: Mapping[str, str]) -> EcsSettings:
     )
     r.done()
     return settings
+
+
+def _polling(r: Reader, *, first: float, maximum: float) -> tuple[float | None, float | None]:
+    """The section's optional `polling: {first, maximum}` (seconds); None where it sets none."""
+    polling = r.section("polling", required=False)
+    poll_first = polling.number("first", first, maximum=600) if polling else None
+    poll_maximum = polling.number("maximum", maximum, maximum=600) if polling else None
+    if polling:
+        polling.done()
+        if poll_maximum is not None and poll_first is not None and poll_maximum < poll_first:
+            r.fail(polling.key("maximum"), "expected a maximum of at least `first`")
+    return poll_first, poll_maximum
 
 
 def _airbyte(r: Reader | None) -> AirbyteSettings | None:
@@ -108,6 +114,7 @@ def _airbyte(r: Reader | None) -> AirbyteSettings | None:
             data_volume=ssh_r.opt_text("data_volume") or "/var/lib/airbyte",
         )
         ssh_r.done()
+    poll_first, poll_maximum = _polling(r, first=2.0, maximum=30.0)
     settings = AirbyteSettings(
         url=r.text("url"),
         client_id=r.text("client_id"),
@@ -116,6 +123,8 @@ def _airbyte(r: Reader | None) -> AirbyteSettings | None:
         manifests=r.opt_text("manifests") or "infrastructure/airbyte",
         sync_timeout=r.seconds("sync_timeout", 3600.0),
         ssh=ssh,
+        poll_first=poll_first,
+        poll_maximum=poll_maximum,
     )
     r.done()
     return settings

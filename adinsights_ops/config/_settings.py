@@ -100,6 +100,18 @@ class AirbyteSettings:
     manifests: str = "infrastructure/airbyte"
     sync_timeout: float = 3600.0
     ssh: SshSettings | None = None
+    poll_first: float | None = None
+    """Seconds before the first look at a sync job (`airbyte.polling.first`)."""
+    poll_maximum: float | None = None
+    """The longest pause between two looks at a sync job (`airbyte.polling.maximum`)."""
+
+    def polling(self, default: Backoff) -> Backoff:
+        """`default` with this environment's pace for sync jobs, where the environments file sets one."""
+        return attrs.evolve(
+            default,
+            initial=self.poll_first if self.poll_first is not None else default.initial,
+            maximum=self.poll_maximum if self.poll_maximum is not None else default.maximum,
+        )
 
 
 @attrs.frozen

@@ -38,6 +38,7 @@ def data_state(run: DeployRun) -> Outputs:
                 connections=env.airbyte.connections,
                 timeout=env.airbyte.sync_timeout,
                 clock=run.ops.clock,
+                backoff=env.airbyte.polling(airbyte.POLL_BACKOFF),
             )
             failed = [f"{o.name}: {o.error}" for o in outcomes if not o.ok]
             if failed:

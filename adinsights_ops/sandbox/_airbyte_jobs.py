@@ -13,10 +13,22 @@ from typing import Any
 
 import attrs
 
+from adinsights_ops.sandbox._pace import paced
+
 ACTIVE = frozenset({"pending", "queued", "running", "incomplete"})
 JOB_TYPES = ("sync", "reset", "refresh", "clear")
 ROWS_PER_SECOND = 240
 BYTES_PER_ROW = 410
+
+
+def paced_seconds(first: float | None) -> tuple[float, float]:
+    """(pending, running) seconds of a job, paced to clients that look first after `first`
+    seconds (`airbyte.polling.first`; see `_pace`): two thirds pending, then running, done by that
+    look. Without a pace, 0.3 and 1.0."""
+    if first is None:
+        return 0.3, 1.0
+    total = paced(first)
+    return total * 2 / 3, total / 3
 
 
 @attrs.define

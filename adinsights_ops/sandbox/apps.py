@@ -27,13 +27,15 @@ def simulators(env: Environment, server: Any) -> dict[str, WsgiApp]:
         server.app_simulator = app
     apps["app"] = app
     if env.airbyte is not None:
+        from adinsights_ops.sandbox._airbyte_jobs import paced_seconds
         from adinsights_ops.sandbox.airbyte_sim import AirbyteSimulator
 
         # The client secret is read from the sandbox's Secrets Manager at each token request
         # (the server is not seeded yet when this runs).
-        # Real Airbyte syncs take minutes; the rehearsal's take a second or two.
+        # Real Airbyte syncs take minutes; the sandbox's are done by a client's first look.
+        pending, running = paced_seconds(env.airbyte.poll_first)
         apps["airbyte"] = AirbyteSimulator.for_environment(
-            env, pending_seconds=0.3, job_seconds=1.0
+            env, pending_seconds=pending, job_seconds=running
         )
     from adinsights_ops.sandbox.slack_sim import SlackSimulator
 

@@ -32,6 +32,7 @@ from moto.ecs.models import EC2ContainerServiceBackend, Service, Task, ecs_backe
 
 from adinsights_ops.sandbox import moto_ecs as m
 from adinsights_ops.sandbox import rollout
+from adinsights_ops.sandbox._pace import paced
 from adinsights_ops.sandbox.oneoff import output_for
 from adinsights_ops.sandbox.rollout import BREAKER_REASON
 from adinsights_ops.sandbox.scenarios import Scenario
@@ -43,9 +44,6 @@ __all__ = ["BREAKER_REASON", "EcsScheduler", "Scenario", "SchedulerTimings"]
 
 _MARK = "_adinsights_simulated_scheduler"  # set on the backend instance that this scheduler wraps
 _SETTLE_LIMIT = 10_000  # actions per service in settle(); only a rollout that cannot end hits it
-_EARLIEST_FIRST_POLL = 0.75
-"""Of a polling interval: its earliest first look (the primitives' pauses vary by +/- 20 %), less a
-margin for the request itself."""
 
 
 @attrs.define
@@ -72,7 +70,7 @@ class SchedulerTimings:
         """
         if first is None:
             return cls()
-        step = first * _EARLIEST_FIRST_POLL
+        step = paced(first)
         return cls(task_seconds=step, oneoff_seconds=step)
 
     @classmethod

@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 import requests
 
-from adinsights_ops import airbyte
+from adinsights_ops import airbyte, config
 from adinsights_ops.airbyte import SyncAlreadyRunning, SyncEvent, SyncFailed, SyncTimedOut
 from adinsights_ops.errors import WaitTimedOut
+from tests.simulated import ENVIRONMENTS
 from tests.unit.test_airbyte_contract import GOOGLE, META, Harness, airbyte_harness
 
 
@@ -218,3 +219,33 @@ def test_sync_all_runs_connections_concurrently_with_one_outcome_each(h: Harness
 
 def test_sync_all_of_nothing_is_nothing(h: Harness) -> None:
     assert airbyte.sync_all(h.client, connections={}, clock=h.clock) == []
+
+
+@pytest.mark.parametrize("pause", ["shortest", "longest"])
+def test_a_sandbox_job_paced_to_the_polling_is_seen_done_at_the_first_look(
+    monkeypatch: pytest.MonkeyPatch, pause: str
+) -> None:
+    import random
+
+    from adinsights_ops.sandbox._airbyte_jobs import paced_seconds
+
+    settings = config.load("sandbox", ENVIRONMENTS).airbyte
+    assert settings is not None and settings.poll_first is not None
+    pending, running = paced_seconds(settings.poll_first)
+    # the waiting primitive's jitter, drawn at its lowest or highest
+    monkeypatch.setattr(random.Random, "uniform", lambda _, a, b: a if pause == "shortest" else b)
+    events: list[SyncEvent] = []
+    with airbyte_harness(pending_seconds=pending, job_seconds=running) as h:
+        job = airbyte.sync(
+            h.client,
+            connection_id=META,
+            timeout=60,
+            clock=h.clock,
+            on_event=events.append,
+            backoff=settings.polling(airbyte.POLL_BACKOFF),
+        )
+
+    assert job.status == "succeeded"
+    # what the unpaced sandbox showed too: it never met a job running either
+    assert [(e.kind, e.status) for e in events] == [("started", "pending"), ("status", "succeeded")]
+    assert len(h.clock.slept) == 1

@@ -131,6 +131,25 @@ def test_branch_rules_name_the_rule() -> None:
     check_branch_rule("sandbox", "any", parse_image_tag("v1.0.0"))
 
 
+def test_airbyte_polling_is_configuration_with_the_primitives_default_elsewhere(
+    tmp_path: Path,
+) -> None:
+    from adinsights_ops import airbyte
+
+    sandbox = config.load("sandbox", ENVIRONMENTS)
+    assert sandbox.airbyte is not None
+    fast = sandbox.airbyte.polling(airbyte.POLL_BACKOFF)
+    assert (fast.initial, fast.maximum) == (0.5, 2.0)
+    assert fast.factor == airbyte.POLL_BACKOFF.factor
+    data = sandbox_data()
+    del data["airbyte"]["polling"]
+    unset = config.load("sandbox", write(tmp_path, data)).airbyte
+    assert unset is not None and unset.polling(airbyte.POLL_BACKOFF) == airbyte.POLL_BACKOFF
+    data["airbyte"]["polling"] = {"first": 5, "maximum": 1}
+    with pytest.raises(ConfigError, match=r"airbyte\.polling\.maximum"):
+        config.load("sandbox", write(tmp_path, data))
+
+
 def test_polling_pace_is_configuration_with_the_primitives_defaults_elsewhere(
     tmp_path: Path,
 ) -> None:
