@@ -19,12 +19,11 @@ import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 
 from adinsights_ops.config._infra import STACK_NAME
-from adinsights_ops.ecs._views import Phase
 from adinsights_ops.errors import UsageError
 from adinsights_ops.infra._model import (
     Change,
@@ -38,6 +37,7 @@ from adinsights_ops.infra._model import (
     StackEvent,
     StackRollbackFailed,
     StackUpdateFailed,
+    Telling,
 )
 from adinsights_ops.waiting import SYSTEM_CLOCK, Backoff, Clock, Poll, check_timeout, wait_until
 
@@ -126,8 +126,10 @@ def _stamp() -> str:
 
 
 @attrs.frozen
-class CloudFormationEngine:
+class CloudFormationEngine(Telling):
     """Change sets for one stack and one template; see the module docstring."""
+
+    ENGINE: ClassVar[str] = ENGINE
 
     cloudformation: Any
     stack_name: str
@@ -151,14 +153,6 @@ class CloudFormationEngine:
             )
         check_timeout(self.change_set_timeout, name="change_set_timeout")
         check_timeout(self.timeout)
-
-    @property
-    def name(self) -> str:
-        return ENGINE
-
-    def _say(self, name: str, detail: str = "") -> None:
-        if self.on_event is not None:
-            self.on_event(Phase(name, detail))
 
     # -- reading ---------------------------------------------------------------------------------
 

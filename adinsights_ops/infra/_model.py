@@ -10,7 +10,7 @@ Replacement True).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 import attrs
 
@@ -125,6 +125,21 @@ class InfraResult:
         if self.outcome == "skipped":
             out["skipped"] = self.detail
         return out
+
+
+class Telling:
+    """What both engines share: their name, and each phase told to `on_event` as it begins."""
+
+    ENGINE: ClassVar[str] = ""
+    on_event: OnPhase | None
+
+    @property
+    def name(self) -> str:
+        return self.ENGINE
+
+    def _say(self, name: str, detail: str = "") -> None:
+        if self.on_event is not None:
+            self.on_event(Phase(name, detail))
 
 
 class Engine(Protocol):

@@ -16,11 +16,10 @@ import shlex
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 
-from adinsights_ops.ecs._views import Phase
 from adinsights_ops.errors import UsageError, WaitTimedOut
 from adinsights_ops.infra._model import (
     ADD,
@@ -32,6 +31,7 @@ from adinsights_ops.infra._model import (
     InfraResult,
     OnPhase,
     PlanFile,
+    Telling,
     TerraformApplyIncomplete,
     TerraformFailed,
 )
@@ -76,8 +76,10 @@ def changes_of(show: Mapping[str, Any]) -> tuple[Change, ...]:
 
 
 @attrs.frozen
-class TerraformEngine:
+class TerraformEngine(Telling):
     """Plan files for one Terraform working directory; see the module docstring."""
+
+    ENGINE: ClassVar[str] = ENGINE
 
     runner: Runner
     working_dir: Path
@@ -90,14 +92,6 @@ class TerraformEngine:
     plan_stem: str = "adinsights-ops"
     clock: Clock = SYSTEM_CLOCK
     on_event: OnPhase | None = None
-
-    @property
-    def name(self) -> str:
-        return ENGINE
-
-    def _say(self, name: str, detail: str = "") -> None:
-        if self.on_event is not None:
-            self.on_event(Phase(name, detail))
 
     def command(self, *args: str) -> str:
         """The shell command for `terraform -chdir=<dir> <args>` (what MockContext keys match)."""
