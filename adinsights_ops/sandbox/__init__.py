@@ -121,9 +121,6 @@ def start(
     server = SandboxServer(env, port=port, scenario=scenario, timings=timings, faults=faults)
     with _seed_requests_unlogged():
         server.start()
-    from adinsights_ops.sandbox._exit import skip_final_collection
-
-    skip_final_collection()  # the process now holds moto's objects: see _exit
     return server
 
 
