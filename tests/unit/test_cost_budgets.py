@@ -159,12 +159,13 @@ def test_subscribers_follow_the_configuration(box: Light) -> None:
     assert cost.ensure_budget_for(ops, amount=500).unchanged
 
 
-def test_an_sns_topic_is_a_subscriber_too(box: Light, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_sns_topic_is_a_subscriber_too(box: Light) -> None:
     topic = f"arn:aws:sns:{box.env.region}:{box.env.account}:cost-alerts"
     settings = cost.CostSettings(monthly_budget=300.0, budget_sns_topic=topic)
-    monkeypatch.setattr(cost, "settings_for", lambda env: settings)
+    # The environment's own `cost:` section, as the environments file would give it.
+    ops = attrs.evolve(box.ops, env=attrs.evolve(box.env, cost=settings))
 
-    cost.ensure_budget_for(box.ops)
+    cost.ensure_budget_for(ops)
 
     assert budget(box)["BudgetLimit"]["Amount"] == "300.00"
     assert alerts(box) == {

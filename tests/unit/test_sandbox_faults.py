@@ -309,7 +309,10 @@ def test_the_throttled_scenario_is_a_fault_preset(clean: SandboxServer) -> None:
 def test_loader_clients_use_the_plans_read_timeout(
     clean: SandboxServer, env: Environment, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sandbox, "running", lambda name: clean.endpoint)
+    # The live sandbox.up is this server: its status is read when the command connects.
+    monkeypatch.setattr(
+        sandbox, "_live", lambda name: (clean.endpoint, sandbox.control(clean.endpoint))
+    )
     clean.set_faults(FaultPlan(rate=0.1, read_timeout=0.7))
     with loader.open_environment(env) as ops:
         assert ops.aws.read_timeout == 0.7
