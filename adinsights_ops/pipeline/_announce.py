@@ -1,5 +1,6 @@
-"""Announcing a deploy (runbook §5 step 11): Slack, SES email, the activity log; on failure also the
-incident log. Each announcement is journaled per channel, so a resumed run never sends one twice."""
+"""Announcing a deploy (runbook §5 step 11): Slack, SES email, the activity log, the status page; on
+failure also the incident log. Each announcement is journaled per channel, so a resumed run never
+sends one twice."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 from adinsights_ops.errors import describe_error
 from adinsights_ops.pipeline._state import DeployRun, Outputs
 
-CHANNELS = ("slack", "email", "activity-log")
+CHANNELS = ("slack", "email", "activity-log", "status-page")
 
 
 def announce(run: DeployRun) -> Outputs:
@@ -43,6 +44,23 @@ def announce_run(run: DeployRun, key: str, *, text: str, subject: str) -> dict[s
     sent = run.record.announced.setdefault(key, {})
     for channel in CHANNELS:
         if sent.get(channel) in ("sent", "skipped"):
+            continue
+        if channel == "status-page":  # runbook 5.8: raises nothing, like notify.announce
+            from adinsights_ops import statuspage
+
+            page = statuspage.announce(
+                notes.status_page,
+                secretsmanager=lambda: run.ops.aws.client("secretsmanager"),
+                run_id=run.record.run_id,
+                announcement=key,
+                title=subject,
+                body=text,
+                environment=env.name,
+                clock=run.ops.clock,
+            )
+            sent[channel] = page.outcome + (f": {page.detail}" if page.outcome == "failed" else "")
+            with contextlib.suppress(Exception):
+                run.save()
             continue
         webhook: Callable[[], Any] | None = None
         if channel == "slack" and notes.slack_webhook_secret:
