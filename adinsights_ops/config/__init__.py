@@ -56,6 +56,7 @@ from adinsights_ops.config._settings import (
     RunTaskNetwork,
     ServiceRef,
     SshSettings,
+    StatusPage,
 )
 
 __all__ = [
@@ -82,6 +83,7 @@ __all__ = [
     "RunTaskNetwork",
     "ServiceRef",
     "SshSettings",
+    "StatusPage",
     "check_mapping",
     "chosen_file",
     "combined",
