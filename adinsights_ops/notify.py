@@ -24,6 +24,7 @@ import requests
 
 from adinsights_ops.errors import OpsError
 from adinsights_ops.health import DEFAULT_BACKOFF, send
+from adinsights_ops.masked import Masked
 from adinsights_ops.waiting import SYSTEM_CLOCK, Backoff, Clock
 
 if TYPE_CHECKING:
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("adinsights_ops.notify")
 
 ACTIVITY_LOG_HEADING = "# Release activity log\n\n"
-MASK = "**********"
 # Loggers that write request URLs; while a webhook is called, its URL is scrubbed from their records.
 REDACTED_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry", "requests")
 
@@ -57,25 +57,10 @@ class EmailFailed(NotifyFailed):
 
 
 @final
-class Secret:
-    """A secret string whose repr and str are masked; `reveal()` gives the value to whoever needs it."""
+class Secret(Masked):
+    """A Slack webhook URL or other secret string (see `masked.Masked`)."""
 
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return f"Secret({MASK!r})"
-
-    def __str__(self) -> str:
-        return MASK
-
-    def __reduce__(self) -> Any:
-        raise TypeError("a Secret is not pickled")
+    __slots__ = ()
 
 
 WebhookSource = Secret | str | Callable[[], Secret | str]

@@ -38,6 +38,7 @@ import requests
 from adinsights_ops.config._settings import StatusPage
 from adinsights_ops.errors import OpsError
 from adinsights_ops.health import DEFAULT_BACKOFF, send
+from adinsights_ops.masked import MASK, Masked
 from adinsights_ops.waiting import SYSTEM_CLOCK, Backoff, Clock
 
 if TYPE_CHECKING:
@@ -46,7 +47,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("adinsights_ops.statuspage")
 
 CHANNEL = "status-page"
-MASK = "**********"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 # outcome -> (incident status, component status)
 STATES: dict[str, tuple[str, str]] = {
@@ -69,25 +69,10 @@ class StatusPageFailed(OpsError):
 
 
 @final
-class Token:
-    """An API token whose repr and str are masked; `reveal()` gives the value to the request."""
+class Token(Masked):
+    """An API token (see `masked.Masked`): masked wherever it is shown."""
 
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return f"Token({MASK!r})"
-
-    def __str__(self) -> str:
-        return MASK
-
-    def __reduce__(self) -> Any:
-        raise TypeError("a Token is not pickled")
+    __slots__ = ()
 
 
 @attrs.frozen
