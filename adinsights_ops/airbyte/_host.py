@@ -22,34 +22,12 @@ from adinsights_ops.airbyte._host_report import (
     DEFAULT_THRESHOLD,
     DEFAULT_TIMEOUT,
     NO_EXIT_STATUS,
-    DiskUsage,
     HostCheck,
     findings_for,
     parse_df,
 )
 from adinsights_ops.errors import OpsError, UsageError, WaitTimedOut
 from adinsights_ops.shell import CommandResult, Runner, timed_out
-
-__all__ = [
-    "DEFAULT_DATA_VOLUME",
-    "DEFAULT_STATUS_COMMAND",
-    "DEFAULT_THRESHOLD",
-    "DEFAULT_TIMEOUT",
-    "NO_EXIT_STATUS",
-    "ConnectionFactory",
-    "DiskCheckFailed",
-    "DiskUsage",
-    "HostAuthFailed",
-    "HostCheck",
-    "HostKeyRejected",
-    "HostUnreachable",
-    "RemoteCommandTimedOut",
-    "SshConnection",
-    "SshFileMissing",
-    "check",
-    "findings_for",
-    "parse_df",
-]
 
 
 class SshConnection(Runner, Protocol):

@@ -19,6 +19,7 @@ from adinsights_ops.airbyte._host_report import (
     DEFAULT_TIMEOUT,
     HostCheck,
 )
+from adinsights_ops.airbyte._jobs import SyncEvent
 from adinsights_ops.airbyte._manifests import (
     Applied,
     Drift,
@@ -27,7 +28,7 @@ from adinsights_ops.airbyte._manifests import (
     load_manifests,
     manifests_dir,
 )
-from adinsights_ops.airbyte._sync import POLL_BACKOFF, SyncEvent, SyncOutcome, sync_all
+from adinsights_ops.airbyte._sync import POLL_BACKOFF, SyncOutcome, sync_all
 from adinsights_ops.errors import OpsError, UsageError
 
 if TYPE_CHECKING:

@@ -35,20 +35,6 @@ from adinsights_ops.airbyte._jobs import (
 from adinsights_ops.errors import OpsError, WaitFailed, WaitTimedOut
 from adinsights_ops.waiting import SYSTEM_CLOCK, Backoff, Clock, Poll, check_timeout, wait_until
 
-__all__ = [
-    "ACTIVE",
-    "SyncAlreadyRunning",
-    "SyncEvent",
-    "SyncFailed",
-    "SyncJob",
-    "SyncOutcome",
-    "SyncTimedOut",
-    "check_connection_id",
-    "find_active_job",
-    "sync",
-    "sync_all",
-]
-
 POLL_BACKOFF = Backoff(initial=2.0, factor=1.5, maximum=30.0)
 _START_ATTEMPTS = 3
 

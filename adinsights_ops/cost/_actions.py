@@ -23,66 +23,32 @@ from typing import TYPE_CHECKING
 import attrs
 
 from adinsights_ops.config import load
-from adinsights_ops.config._cost import CostSettings
 from adinsights_ops.cost._budgets import (
-    THRESHOLDS,
-    BudgetChange,
-    BudgetPlan,
     BudgetResult,
-    BudgetSpec,
-    Subscriber,
-    apply_budget,
-    budget_name,
     ensure_budget,
-    plan_budget,
     spec_for,
 )
 from adinsights_ops.cost._report import (
-    LINES,
-    SERVICE_LINES,
-    CostLine,
     CostReport,
-    ServiceCost,
-    as_dict,
-    as_rows,
-    line_for,
     month_period,
     report,
 )
 from adinsights_ops.cost._rightsize import (
     RightsizeReport,
-    Sizing,
-    Thresholds,
-    Utilisation,
-    check_days,
-    fargate_size,
-    judge,
     rightsize,
 )
 from adinsights_ops.cost._scaling import (
-    NothingRemembered,
-    Remembered,
-    ScaledService,
-    ScaleResult,
-    StateUnreadable,
     read_remembered,
-    scale_down,
-    scale_up,
     state_parameter,
 )
 from adinsights_ops.cost._schedule import (
     ScheduleChange,
-    ScheduledAction,
-    SchedulePlan,
-    action_name,
     apply_schedule,
     aws_cron,
     check_timezone,
     plan_schedule,
 )
 from adinsights_ops.cost._settings import (
-    ProductionRefused,
-    production_reason,
     refuse_production,
     settings_for,
 )
@@ -91,68 +57,6 @@ from adinsights_ops.ecs._views import describe
 if TYPE_CHECKING:
     from adinsights_ops.config import Environment
     from adinsights_ops.opsenv import OpsEnv
-
-__all__ = [
-    "LINES",
-    "SERVICE_LINES",
-    "THRESHOLDS",
-    "BudgetChange",
-    "BudgetPlan",
-    "BudgetResult",
-    "BudgetSpec",
-    "CostLine",
-    "CostReport",
-    "CostSettings",
-    "NothingRemembered",
-    "ProductionRefused",
-    "Remembered",
-    "RightsizeReport",
-    "ScaleResult",
-    "ScaledService",
-    "ScheduleChange",
-    "SchedulePlan",
-    "ScheduleResult",
-    "ScheduledAction",
-    "ServiceCost",
-    "Sizing",
-    "StateUnreadable",
-    "Subscriber",
-    "Thresholds",
-    "Utilisation",
-    "action_name",
-    "apply_budget",
-    "apply_schedule",
-    "as_dict",
-    "as_rows",
-    "aws_cron",
-    "budget_name",
-    "budget_recipients",
-    "check_days",
-    "check_offhours",
-    "check_timezone",
-    "ensure_budget",
-    "ensure_budget_for",
-    "fargate_size",
-    "judge",
-    "line_for",
-    "load_guarded",
-    "month_period",
-    "monthly_report",
-    "plan_budget",
-    "plan_schedule",
-    "production_reason",
-    "read_remembered",
-    "refuse_production",
-    "report",
-    "rightsize",
-    "rightsize_services",
-    "scale_down",
-    "scale_up",
-    "schedule_offhours",
-    "settings_for",
-    "spec_for",
-    "state_parameter",
-]
 
 
 @attrs.frozen

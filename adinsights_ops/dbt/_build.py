@@ -28,8 +28,6 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from adinsights_ops.dbt._git import (
-    GitFailed,
-    UnknownTag,
     locate,
     schema_changes,
     tag_ref,
@@ -37,16 +35,10 @@ from adinsights_ops.dbt._git import (
 )
 from adinsights_ops.dbt._process import OnLine, ProcessOutcome, Runner, run_process
 from adinsights_ops.dbt._results import (
-    FAILING_STATUSES,
     BuildFailed,
     BuildResult,
     BuildTimedOut,
     DbtCrashed,
-    DbtError,
-    Freshness,
-    NodeResult,
-    RunResultsInvalid,
-    freshness,
     parse_run_results,
 )
 from adinsights_ops.errors import UsageError
@@ -55,31 +47,6 @@ from adinsights_ops.waiting import check_timeout
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-__all__ = [
-    "FAILING_STATUSES",
-    "BuildFailed",
-    "BuildResult",
-    "BuildTimedOut",
-    "DbtCrashed",
-    "DbtError",
-    "Freshness",
-    "GitFailed",
-    "NodeResult",
-    "ProcessOutcome",
-    "RunResultsInvalid",
-    "Runner",
-    "UnknownTag",
-    "UploadedArtifacts",
-    "artifact_key",
-    "build",
-    "build_at",
-    "dbt_command",
-    "freshness",
-    "parse_run_results",
-    "run_process",
-    "schema_changes",
-    "upload_artifacts",
-]
 
 DEFAULT_TIMEOUT = 3600.0
 KEPT_OUTPUT = 40  # lines of dbt's output kept on a BuildResult

@@ -32,37 +32,11 @@ from adinsights_ops.errors import UsageError
 from adinsights_ops.golive import _docs as gd
 from adinsights_ops.golive import _items as gi
 from adinsights_ops.golive import _schedules as gs
-from adinsights_ops.golive._settings import DEFAULTS, GoLiveSettings, settings_for
-from adinsights_ops.names import (
-    SLI_ALARMS,
-    airbyte_alarm,
-    alerts_topic,
-    dbt_notify_rule,
-    dbt_schedule,
-    rotation_schedule,
-    sli_alarm,
-)
+from adinsights_ops.golive._settings import GoLiveSettings, settings_for
 
 if TYPE_CHECKING:
     from adinsights_ops.opsenv import OpsEnv
 
-__all__ = [
-    "DEFAULTS",
-    "SIGNOFF_ITEMS",
-    "SLI_ALARMS",
-    "GoLiveSettings",
-    "SignOff",
-    "airbyte_alarm",
-    "alerts_topic",
-    "dbt_notify_rule",
-    "dbt_schedule",
-    "evaluate",
-    "read_signoff",
-    "rotation_schedule",
-    "save_evidence",
-    "settings_for",
-    "sli_alarm",
-]
 
 TITLE = "Go-live checklist"
 SIGNOFF_ITEMS = {

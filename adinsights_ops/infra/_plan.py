@@ -23,55 +23,18 @@ from adinsights_ops.infra._cloudformation import (
     template_parameters,
 )
 from adinsights_ops.infra._model import (
-    Change,
-    ChangeSet,
-    ChangeSetFailed,
     Engine,
-    InfraFailed,
     InfraPlan,
     InfraResult,
     OnPhase,
-    PlanFile,
-    StackBusy,
-    StackEvent,
-    StackRollbackFailed,
-    StackUpdateFailed,
-    TerraformApplyIncomplete,
-    TerraformFailed,
 )
 from adinsights_ops.infra._settings import for_environment
 from adinsights_ops.infra._terraform import TerraformEngine
-from adinsights_ops.infra._verify import verify
 from adinsights_ops.shell import LocalRunner, Runner
 
 if TYPE_CHECKING:
     from adinsights_ops.opsenv import OpsEnv
 
-__all__ = [
-    "Change",
-    "ChangeSet",
-    "ChangeSetFailed",
-    "CloudFormationEngine",
-    "Engine",
-    "InfraFailed",
-    "InfraPlan",
-    "InfraResult",
-    "InfraSettings",
-    "PlanFile",
-    "StackBusy",
-    "StackEvent",
-    "StackRollbackFailed",
-    "StackUpdateFailed",
-    "TerraformApplyIncomplete",
-    "TerraformEngine",
-    "TerraformFailed",
-    "cloudformation_parameters",
-    "describe",
-    "engine_for",
-    "for_environment",
-    "plan_and_apply",
-    "verify",
-]
 
 ENV_TAG = "adinsights:environment"
 

@@ -19,44 +19,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
-from adinsights_ops.ecs import TaskFailed
-from adinsights_ops.errors import EnvironmentLocked, OpsError
+from adinsights_ops.errors import OpsError
 from adinsights_ops.journal import utcnow
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
     from mypy_boto3_s3 import S3Client
-
-
-__all__ = [
-    "BEAT_COUNT",
-    "COMMAND",
-    "PAUSE_STEP",
-    "RESTORE_STEP",
-    "RUN_KIND",
-    "RUN_STEP",
-    "BeatNotRestored",
-    "Checkpoint",
-    "Done",
-    "EnvironmentLocked",
-    "KeyNotUsable",
-    "KeyRotation",
-    "KeyStatus",
-    "Rewrap",
-    "RewrapFailed",
-    "RewrapProgress",
-    "Rotation",
-    "RotationEntry",
-    "S3Checkpoint",
-    "TaskFailed",
-    "checkpoint_key",
-    "describe_key",
-    "rewrap",
-    "rewrap_object",
-    "rotate_deks",
-    "rotate_key",
-    "status",
-]
 
 
 class KeyNotUsable(OpsError):
@@ -316,14 +284,3 @@ def rewrap_object(
 
 
 # The emergency rotation lives in its own module; it is part of this one's interface.
-from adinsights_ops.kms._rotation import (  # noqa: E402
-    BEAT_COUNT,
-    COMMAND,
-    PAUSE_STEP,
-    RESTORE_STEP,
-    RUN_KIND,
-    RUN_STEP,
-    BeatNotRestored,
-    Rotation,
-    rotate_deks,
-)

@@ -29,9 +29,7 @@ from adinsights_ops.postdeploy import _audit as pa
 from adinsights_ops.postdeploy import _data as pd
 from adinsights_ops.postdeploy import _metrics as pm
 from adinsights_ops.postdeploy._settings import (
-    DEFAULTS,
     PostDeploySettings,
-    parse_window,
     settings_for,
     span,
     stamp,
@@ -40,21 +38,6 @@ from adinsights_ops.postdeploy._settings import (
 if TYPE_CHECKING:
     from adinsights_ops.journal import Journal
     from adinsights_ops.opsenv import OpsEnv
-
-__all__ = [
-    "DEFAULTS",
-    "DeployRef",
-    "PostDeploySettings",
-    "check_activity_log",
-    "check_airbyte",
-    "check_audit",
-    "check_dbt",
-    "check_metrics",
-    "last_deploy",
-    "parse_window",
-    "post_deploy",
-    "settings_for",
-]
 
 
 @attrs.frozen

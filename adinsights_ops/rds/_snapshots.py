@@ -25,27 +25,6 @@ from adinsights_ops.waiting import SYSTEM_CLOCK, Backoff, Clock, check_timeout, 
 if TYPE_CHECKING:
     from mypy_boto3_rds import RDSClient
 
-__all__ = [
-    "TAG_CREATED_BY",
-    "TAG_ENVIRONMENT",
-    "TAG_RELEASE",
-    "TAG_RUN_ID",
-    "InstanceNotFound",
-    "Kept",
-    "NameTaken",
-    "Prune",
-    "Restore",
-    "RestoreIncomplete",
-    "Snapshot",
-    "SnapshotFailed",
-    "SnapshotNotFound",
-    "find_snapshot",
-    "latest_snapshot",
-    "list_snapshots",
-    "prune_snapshots",
-    "snapshot",
-    "snapshot_id",
-]
 
 TAG_ENVIRONMENT = "adinsights:environment"
 TAG_RELEASE = "adinsights:release"

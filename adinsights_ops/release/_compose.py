@@ -17,23 +17,6 @@ import attrs
 from adinsights_ops.errors import OpsError, WaitFailed, WaitTimedOut
 from adinsights_ops.waiting import SYSTEM_CLOCK, Backoff, Clock, Poll, wait_until
 
-__all__ = [
-    "DEFAULT_ENV_FILE",
-    "DEFAULT_SERVICES",
-    "ComposeOutputUnreadable",
-    "ComposeStatus",
-    "ContainerState",
-    "WaitFailed",
-    "WaitTimedOut",
-    "compose_command",
-    "down_command",
-    "logs_command",
-    "parse_ps",
-    "ps_command",
-    "up_command",
-    "wait_running",
-]
-
 DEFAULT_SERVICES = ("backend", "worker", "beat", "frontend")
 DEFAULT_ENV_FILE = ".env.sample"
 FAILED_STATES = frozenset({"exited", "dead"})

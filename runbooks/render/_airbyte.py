@@ -10,7 +10,7 @@ from runbooks.render._json import emit_json
 
 if TYPE_CHECKING:
     from adinsights_ops.airbyte import Applied, Drift, SyncEvent, SyncOutcome
-    from adinsights_ops.airbyte._host import HostCheck
+    from adinsights_ops.airbyte._host_report import HostCheck
     from adinsights_ops.airbyte._runs import ApplyResult, SyncReport
 
 

@@ -19,11 +19,15 @@ from invoke.exceptions import Exit
 from adinsights_ops.airbyte import _host as airbyte_host
 from adinsights_ops.airbyte._host import (
     DiskCheckFailed,
-    DiskUsage,
     HostAuthFailed,
     HostKeyRejected,
     HostUnreachable,
     SshFileMissing,
+)
+from adinsights_ops.airbyte._host_report import (
+    NO_EXIT_STATUS,
+    DiskUsage,
+    HostCheck,
     findings_for,
     parse_df,
 )
@@ -60,7 +64,7 @@ def known_hosts(server: SshServer, tmp_path: Path) -> Path:
     return path
 
 
-def run_check(server: SshServer, known_hosts: Path | str, **options: Any) -> airbyte_host.HostCheck:
+def run_check(server: SshServer, known_hosts: Path | str, **options: Any) -> HostCheck:
     settings: dict[str, Any] = {
         "host": server.host,
         "port": server.port,
@@ -486,7 +490,7 @@ def test_a_status_command_killed_by_a_signal_is_a_finding(
 ) -> None:
     result = run_check(server, known_hosts, status_command="kill -9 $$")
 
-    assert result.status_exit_code == airbyte_host.NO_EXIT_STATUS
+    assert result.status_exit_code == NO_EXIT_STATUS
     assert result.findings == (
         "`kill -9 $$` ended without an exit status (killed by a signal, or cut off)",
     )
@@ -515,7 +519,7 @@ class _ScriptedConnection:
         self.closed = True
 
 
-def _check_with(tmp_path: Path, conn: _ScriptedConnection) -> airbyte_host.HostCheck:
+def _check_with(tmp_path: Path, conn: _ScriptedConnection) -> HostCheck:
     known = tmp_path / "known_hosts"
     known.write_text("")
     return airbyte_host.check(
