@@ -1,4 +1,5 @@
-"""dbt: build a project in a subprocess, read what it did, publish its artifacts, rebuild a tag."""
+"""dbt: build a project in a subprocess (or prepare one ahead), read what it did, publish its
+artifacts, rebuild a tag."""
 
 from __future__ import annotations
 
@@ -23,6 +24,10 @@ from adinsights_ops.dbt._git import (
     GitFailed,
     UnknownTag,
     schema_changes,
+)
+from adinsights_ops.dbt._prepared import (
+    PreparedBuild,
+    prepare,
 )
 from adinsights_ops.dbt._process import (
     ProcessOutcome,
@@ -54,6 +59,7 @@ __all__ = [
     "Freshness",
     "GitFailed",
     "NodeResult",
+    "PreparedBuild",
     "ProcessOutcome",
     "RunResultsInvalid",
     "Runner",
@@ -70,6 +76,7 @@ __all__ = [
     "freshness_of",
     "parse_duration",
     "parse_run_results",
+    "prepare",
     "run_process",
     "schema_changes",
     "upload_artifacts",

@@ -104,8 +104,63 @@ def build(
     the logs (`log_path`, default `<target_path>/logs`); the result's `target_path` says where.
     `env` is added to this process's environment; `on_output` gets each line dbt prints (from a
     reader thread). At `timeout` seconds the dbt process group is killed: `BuildTimedOut`.
+    `dbt.prepare` takes the same options and parses ahead of time, in a process of its own.
     """
     timeout = check_timeout(timeout)
+    invocation = invocation_of(
+        project_dir=project_dir,
+        target=target,
+        select=select,
+        exclude=exclude,
+        selector=selector,
+        vars=vars,
+        profiles_dir=profiles_dir,
+        target_path=target_path,
+        log_path=log_path,
+        full_refresh=full_refresh,
+        env=env,
+    )
+    argv = [*dbt_command(), "build", *invocation.parse_flags, *invocation.build_flags]
+    run = runner or functools.partial(run_process, on_line=on_output)
+    outcome = run(argv, invocation.env, str(invocation.project), timeout)
+    return result_of(invocation, outcome, timeout)
+
+
+@attrs.frozen
+class Invocation:
+    """One build's resolved folders, its dbt flags and the environment dbt runs with."""
+
+    project: Path
+    profiles: Path
+    target: str
+    target_dir: Path
+    parse_flags: tuple[str, ...]  # what `dbt parse` takes as well: folders, target, vars
+    build_flags: tuple[str, ...]  # what only `dbt build` takes: selection, --full-refresh
+    env: Mapping[str, str] = attrs.field(repr=False)
+
+    @property
+    def run_results(self) -> Path:
+        return self.target_dir / "run_results.json"
+
+    def describe(self) -> str:
+        return f"dbt build of {self.project.name} (target {self.target})"
+
+
+def invocation_of(
+    *,
+    project_dir: str | os.PathLike[str],
+    target: str,
+    select: Selection = None,
+    exclude: Selection = None,
+    selector: str | None = None,
+    vars: Mapping[str, Any] | None = None,
+    profiles_dir: str | os.PathLike[str] | None = None,
+    target_path: str | os.PathLike[str] | None = None,
+    log_path: str | os.PathLike[str] | None = None,
+    full_refresh: bool = False,
+    env: Mapping[str, str] | None = None,
+) -> Invocation:
+    """Check the project, make the target folder and remove its previous run_results.json."""
     project = Path(project_dir).resolve()
     if not (project / "dbt_project.yml").is_file():
         raise UsageError(f"{project} is not a dbt project (no dbt_project.yml)")
@@ -116,12 +171,9 @@ def build(
     else:
         target_dir = Path(tempfile.mkdtemp(prefix="adinsights-dbt-"))
     logs = Path(log_path).resolve() if log_path else target_dir / "logs"
-    run_results = target_dir / "run_results.json"
     # A build that dies early writes none: never read the previous build's file as this one's.
-    run_results.unlink(missing_ok=True)
-    argv = [
-        *dbt_command(),
-        "build",
+    (target_dir / "run_results.json").unlink(missing_ok=True)
+    parse_flags = (
         "--project-dir",
         str(project),
         "--profiles-dir",
@@ -133,12 +185,14 @@ def build(
         "--log-path",
         str(logs),
         "--no-use-colors",
+        *(["--vars", json.dumps(dict(vars))] if vars else []),
+    )
+    build_flags = (
         *_selection("--select", select),
         *_selection("--exclude", exclude),
         *(["--selector", selector] if selector else []),
-        *(["--vars", json.dumps(dict(vars))] if vars else []),
         *(["--full-refresh"] if full_refresh else []),
-    ]
+    )
     child_env = {
         **os.environ,
         **(env or {}),
@@ -146,15 +200,17 @@ def build(
         # profiles may place files under the target path (the sandbox's DuckDB file does)
         "DBT_TARGET_PATH": str(target_dir),
     }
-    run = runner or functools.partial(run_process, on_line=on_output)
-    outcome = run(argv, child_env, str(project), timeout)
+    return Invocation(project, profiles, target, target_dir, parse_flags, build_flags, child_env)
+
+
+def result_of(invocation: Invocation, outcome: ProcessOutcome, timeout: float) -> BuildResult:
+    """The build's result from how its process ended; raise what a failed build raises."""
     if outcome.timed_out:
-        what = f"dbt build of {project.name} (target {target})"
-        raise BuildTimedOut(what, timeout, outcome.output_tail)
+        raise BuildTimedOut(invocation.describe(), timeout, outcome.output_tail)
     result = None
-    if run_results.is_file():
+    if invocation.run_results.is_file():
         result = attrs.evolve(
-            parse_run_results(run_results, target_path=str(target_dir)),
+            parse_run_results(invocation.run_results, target_path=str(invocation.target_dir)),
             output_tail=outcome.output_tail[-KEPT_OUTPUT:],
         )
     if result is not None and result.failed:

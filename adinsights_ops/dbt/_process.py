@@ -15,7 +15,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 
 import attrs
 
@@ -86,10 +86,10 @@ def run_process(
         proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         timed_out = True
-        _kill_group(proc, kill_grace)
+        kill_group(proc, kill_grace)
     except BaseException:
         # Interrupted (Ctrl-C): do not leave a build running behind the operator's back.
-        _kill_group(proc, kill_grace)
+        kill_group(proc, kill_grace)
         raise
     finally:
         reader.join(READER_JOIN)
@@ -120,7 +120,8 @@ def _read_lines(stream: IO[str], tail: collections.deque[str], on_line: OnLine |
                 on_line = None
 
 
-def _kill_group(proc: subprocess.Popen[str], grace: float) -> None:
+def kill_group(proc: subprocess.Popen[Any], grace: float) -> None:
+    """SIGTERM to `proc`'s process group, SIGKILL after `grace` seconds; then reaped."""
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, grace)):
         try:
             os.killpg(proc.pid, sig)
