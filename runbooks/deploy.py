@@ -64,9 +64,16 @@ def deploy(
     def open_source(name: str) -> Any:
         return stack.enter_context(open_environment(name))
 
-    from contextlib import ExitStack
+    from contextlib import ExitStack, nullcontext
 
-    with ExitStack() as stack, open_environment(environment, scenario=scenario or None) as ops:
+    # dbt starts and parses the project while the environment opens and the steps before the
+    # data-state step run; stopped on leaving the block if the build was not reached.
+    ahead = nullcontext(None) if dry_run else pipeline.prepare_data_state(environment)
+    with (
+        ahead as dbt_prepared,
+        ExitStack() as stack,
+        open_environment(environment, scenario=scenario or None) as ops,
+    ):
         if dry_run:
             assert tag is not None
             show.plan(pipeline.plan(ops, tag), json)
@@ -91,6 +98,7 @@ def deploy(
                 on_event=progress,
                 on_step=progress.step,
                 runner=c,  # the infrastructure step's shell commands run through Invoke
+                dbt_prepared=dbt_prepared,
             )
     show.report(report, json)
     show.finished(report)

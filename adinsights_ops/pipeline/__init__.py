@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from adinsights_ops.pipeline._locking import runs_as_they_stand, unlock
 from adinsights_ops.pipeline._plan import Plan
+from adinsights_ops.pipeline._prepare import prepare_data_state
 from adinsights_ops.pipeline._report import DeployReport, StepSummary
 from adinsights_ops.pipeline._rollback_run import (
     DbRollback,
@@ -30,6 +31,7 @@ __all__ = [
     "deploy",
     "plan",
     "plan_restore",
+    "prepare_data_state",
     "resolve_tag",
     "resumable",
     "rollback",

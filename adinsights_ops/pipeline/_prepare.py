@@ -3,9 +3,19 @@ the RDS snapshot. Nothing here touches the services; a failure leaves the app as
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 from adinsights_ops import ecs
+from adinsights_ops.config import Environment
+from adinsights_ops.errors import UsageError
 from adinsights_ops.paths import dbt_target
 from adinsights_ops.pipeline._state import DeployRun, Outputs, StepFailed, snapshot_name
+
+if TYPE_CHECKING:
+    from adinsights_ops.dbt import BuildResult, PreparedBuild
 
 
 def preflight(run: DeployRun) -> Outputs:
@@ -48,13 +58,7 @@ def data_state(run: DeployRun) -> Outputs:
         from adinsights_ops import dbt
 
         target = dbt_target(env.name)
-        result = dbt.build(
-            project_dir=env.path(env.dbt.project_dir),
-            profiles_dir=env.path(env.dbt.profiles_dir),
-            target=env.dbt.target,
-            target_path=target,
-            timeout=env.dbt.build_timeout,
-        )
+        result = _dbt_build(run)
         out["dbt"] = result.summary()
         if env.dbt.artifacts_bucket:
             dbt.upload_artifacts(
@@ -66,6 +70,64 @@ def data_state(run: DeployRun) -> Outputs:
     if not out:
         return {"skipped": "no Airbyte or dbt configured"}
     return out
+
+
+def _dbt_options(env: Environment) -> dict[str, Any]:
+    """What the data-state step builds: the environment's project, profiles, target and folder."""
+    assert env.dbt is not None
+    return {
+        "project_dir": env.path(env.dbt.project_dir),
+        "profiles_dir": env.path(env.dbt.profiles_dir),
+        "target": env.dbt.target,
+        "target_path": dbt_target(env.name),
+    }
+
+
+@contextlib.contextmanager
+def prepare_data_state(env: Environment) -> Iterator[PreparedBuild | None]:
+    """The data-state step's dbt build, prepared now (`dbt.prepare`), for `deploy(dbt_prepared=)`.
+
+    Yields None when the step builds nothing (no dbt settings, or no `release.validation_sync`).
+    dbt starts and parses the project in a process of its own while the deploy does everything
+    before the step; on leaving the block the process is stopped if the build was not reached
+    (a failure, a refused lock, a resume past the step, Ctrl-C). A project that cannot even be
+    prepared (missing, unwritable target folder) yields None: the step meets it and reports it.
+    """
+    if env.dbt is None or not env.release.validation_sync:
+        yield None
+        return
+    from adinsights_ops import dbt
+
+    try:
+        prepared = dbt.prepare(**_dbt_options(env))
+    except (UsageError, OSError):
+        prepared = None
+    if prepared is None:
+        yield None
+        return
+    with prepared:
+        yield prepared
+
+
+def _dbt_build(run: DeployRun) -> BuildResult:
+    """The build of the prepared dbt process when it was prepared for this build, else a new one."""
+    from adinsights_ops import dbt  # through the package: what a test or script replaced there
+
+    env = run.ops.env
+    assert env.dbt is not None
+    options = _dbt_options(env)
+    prepared, run.dbt_prepared = run.dbt_prepared, None  # one build per prepared process
+    if prepared is not None:
+        wanted = (
+            Path(options["project_dir"]).resolve(),
+            Path(options["profiles_dir"]).resolve(),
+            options["target"],
+            Path(options["target_path"]).resolve(),
+        )
+        if wanted == (prepared.project, prepared.profiles, prepared.target, prepared.target_path):
+            return prepared.build(timeout=env.dbt.build_timeout)
+        prepared.cancel()  # prepared for something other than what this step builds
+    return dbt.build(**options, timeout=env.dbt.build_timeout)
 
 
 def infrastructure(run: DeployRun) -> Outputs:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from adinsights_ops import ecs, lock
 from adinsights_ops.errors import OpsError, UsageError, describe_error
@@ -28,6 +29,9 @@ from adinsights_ops.pipeline._state import DeployRun
 from adinsights_ops.pipeline._steps import STEPS, restore
 from adinsights_ops.release import ImageTag
 from adinsights_ops.shell import Runner
+
+if TYPE_CHECKING:
+    from adinsights_ops.dbt import PreparedBuild
 
 resolve_tag = preflight.resolve_tag
 FINAL = ("succeeded", "rolled-back", "fenced")
@@ -66,6 +70,7 @@ def deploy(
     on_event: ecs.OnEvent | None = None,
     on_step: Callable[[str], None] | None = None,
     runner: Runner | None = None,
+    dbt_prepared: PreparedBuild | None = None,
 ) -> DeployReport:
     """Carry out the deploy of `image_tag` (or resume run `resume`); returns the report.
 
@@ -75,6 +80,10 @@ def deploy(
     alive). Approval is the caller's business (it happens before this). Once the lock is held,
     every error of any kind ends in the report: rolled back, resumable, or needing a human, never
     a traceback.
+
+    `dbt_prepared` is the data-state step's dbt build started ahead (`prepare_data_state`): the
+    step builds on it instead of starting dbt then. It stays the caller's to cancel (its context
+    manager does) when the step is not reached; a resume past the step cancels it at once.
     """
     journal = ops.journal()
     if resume is not None:
@@ -118,7 +127,12 @@ def deploy(
         on_event=on_event,
         heartbeat=heartbeat,
         runner=runner,
+        dbt_prepared=dbt_prepared,
     )
+    done = record.step("data-state")
+    if dbt_prepared is not None and done is not None and done.outcome in ("done", "skipped"):
+        run.dbt_prepared = None
+        dbt_prepared.cancel()  # resumed past the step: no build to wait for
     try:
         return _carry_out(run, on_step)
     finally:

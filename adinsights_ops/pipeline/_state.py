@@ -6,7 +6,7 @@ Outputs are plain JSON values: they are what the journal keeps and what a resume
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -17,6 +17,9 @@ from adinsights_ops.lock import Heartbeat, Lock
 from adinsights_ops.opsenv import OpsEnv
 from adinsights_ops.release import ImageTag
 from adinsights_ops.shell import Runner
+
+if TYPE_CHECKING:
+    from adinsights_ops.dbt import PreparedBuild
 
 Outputs = dict[str, Any]
 
@@ -47,6 +50,8 @@ class DeployRun:
     runner: Runner | None = None
     """Runs the infrastructure step's shell commands (Terraform): the caller's (a task passes
     Invoke's `c`); None: a plain local runner."""
+    dbt_prepared: PreparedBuild | None = None
+    """The data-state step's dbt build, started ahead (`prepare_data_state`); the step takes it."""
 
     @property
     def cluster(self) -> str:
