@@ -251,3 +251,56 @@ def test_prepare_data_state_prepares_only_what_the_step_will_build(
         assert prepared.project == PROJECT.resolve()
         assert prepared.target_path == tmp_path / "dbt" / "sandbox" / "target"
     assert _gone(prepared.pid, 0)
+
+
+# -- the deploy task -------------------------------------------------------------------------
+
+
+def deploy_task(*argv: str) -> int:
+    """Run `inv deploy <argv>` with the deploy collection in this process; its exit code."""
+    from invoke import Collection, Program
+
+    from runbooks import deploy as tasks
+
+    ns = Collection()
+    ns.add_collection(tasks.ns, name="deploy")
+    try:
+        Program(namespace=ns).run(["inv", "deploy", *argv])
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_the_deploy_task_prepares_dbt_before_opening_the_environment_and_stops_it_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dry_run: bool
+) -> None:
+    import contextlib
+    from collections.abc import Iterator
+
+    from adinsights_ops import loader
+
+    monkeypatch.setenv("ADINSIGHTS_OPS_HOME", str(tmp_path))
+    monkeypatch.setenv("ADINSIGHTS_ENVIRONMENTS", str(ROOT / "environments.yaml"))
+    events: list[str] = []
+
+    @contextlib.contextmanager
+    def prepare_data_state(env: config.Environment) -> Iterator[None]:
+        events.append(f"prepare {env.name}")
+        try:
+            yield None
+        finally:
+            events.append("prepared stopped")
+
+    def open_environment(*args: Any, **kwargs: Any) -> Any:
+        events.append("open")
+        raise UsageError("the environment cannot be opened")
+
+    monkeypatch.setattr(pipeline, "prepare_data_state", prepare_data_state)
+    monkeypatch.setattr(loader, "open_environment", open_environment)
+    code = deploy_task("--env", "sandbox", "--yes", *(["--dry-run"] if dry_run else []))
+    assert code == 2
+    if dry_run:
+        assert events == ["open"]
+    else:  # started first, stopped when the failure left the task
+        assert events == ["prepare sandbox", "open", "prepared stopped"]
