@@ -6,7 +6,8 @@
     dbt.build_at("v1.2.0", repo_dir=".", project_subdir="dbt", target="prod")   # rollback (§6)
 
 Each build is a fresh `dbt build` process (dbt's in-process runner keeps global state between
-invocations). Its artifacts, logs and (in the sandbox) its DuckDB file go to `target_path`, a
+invocations); `dbt.prepare` (`_prepared`) starts such a process early, parses there and builds on
+that parse when told. A build's artifacts, logs and (in the sandbox) its DuckDB file go to `target_path`, a
 caller-given or temporary folder: never into the project, which may be read-only.
 
 dbt's exit codes: 0 all nodes passed; 1 some nodes failed or errored (`BuildFailed`, carrying
