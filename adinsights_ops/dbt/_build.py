@@ -7,8 +7,8 @@
 
 Each build is a fresh `dbt build` process (dbt's in-process runner keeps global state between
 invocations); `dbt.prepare` (`_prepared`) starts such a process early, parses there and builds on
-that parse when told. A build's artifacts, logs and (in the sandbox) its DuckDB file go to `target_path`, a
-caller-given or temporary folder: never into the project, which may be read-only.
+that parse when told. A build's artifacts, logs and (in the sandbox) its DuckDB file go to
+`target_path`, a caller-given or temporary folder: never into the project, which may be read-only.
 
 dbt's exit codes: 0 all nodes passed; 1 some nodes failed or errored (`BuildFailed`, carrying
 them); 2 dbt could not run the build at all: bad project, profile or flags (`DbtCrashed`).
