@@ -34,7 +34,8 @@ def main(argv: list[str]) -> int:
         print("Encountered an error:", flush=True)
         print(f"dbt cannot be imported in {sys.executable}: {exc}", flush=True)
         return 2
-    parsed = dbtRunner().invoke(["parse", "--quiet", *spec["parse"]])
+    # --no-write-json: the build writes manifest.json (and run_results.json) when it ends.
+    parsed = dbtRunner().invoke(["parse", "--quiet", "--no-write-json", *spec["parse"]])
     manifest: Any = parsed.result
     if not parsed.success or manifest is None:
         return 2  # dbt printed why; the caller reports it when it asks for the build
