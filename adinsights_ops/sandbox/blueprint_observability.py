@@ -97,14 +97,30 @@ def seed_observability(
 
     `airbyte` is the sandbox's AirbyteSimulator (the server's `apps["airbyte"]`), when there is one.
     """
-    moment = (now or datetime.now(UTC)).astimezone(UTC).replace(second=0, microsecond=0)
+    seed_monitoring(clients, env)
+    seed_recent(clients, env, airbyte=airbyte, now=now)
+
+
+def seed_monitoring(clients: Callable[[str], Any], env: Environment) -> None:
+    """What does not depend on the moment: the alerts topic, alarms, schedules and the dbt rule."""
     balancer = load_balancer(env, clients("elbv2"))
-    _metrics(clients("cloudwatch"), env, moment, balancer)
-    _logs(clients("logs"), env, moment)
     topic = _topic(clients("sns"), env)
     _alarms(clients("cloudwatch"), env, topic, balancer)
     _schedules(clients("scheduler"), clients("ecs"), env, topic)
     _dbt_rule(clients("events"), env, topic)
+
+
+def seed_recent(
+    clients: Callable[[str], Any],
+    env: Environment,
+    *,
+    airbyte: Any = None,
+    now: datetime | None = None,
+) -> None:
+    """What is about `now`: the datapoints around it, recent log lines, the last syncs."""
+    moment = (now or datetime.now(UTC)).astimezone(UTC).replace(second=0, microsecond=0)
+    _metrics(clients("cloudwatch"), env, moment, load_balancer(env, clients("elbv2")))
+    _logs(clients("logs"), env, moment)
     if airbyte is not None and env.airbyte is not None:
         for connection_id in env.airbyte.connections.values():
             if not airbyte.jobs(connection_id):

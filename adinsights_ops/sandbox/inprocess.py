@@ -21,6 +21,7 @@ import moto
 from adinsights_ops import config
 from adinsights_ops.aws import Aws, new_session
 from adinsights_ops.opsenv import OpsEnv
+from adinsights_ops.sandbox import snapshot
 from adinsights_ops.sandbox.blueprint import Blueprint, seed
 from adinsights_ops.sandbox.scenarios import scenario_for
 from adinsights_ops.sandbox.scheduler import EcsScheduler, SchedulerTimings
@@ -124,8 +125,14 @@ def simulated_sandbox(
             env.account, env.region, timings=timings, clock=clock.monotonic, wall_clock=clock.wall
         )
         scheduler.install()
-        blueprint = seed(lambda service: seed_client(service, env.region), env)
-        scheduler.settle()
+
+        def seeded() -> Blueprint:
+            blueprint = seed(lambda service: seed_client(service, env.region), env)
+            scheduler.settle()
+            return blueprint
+
+        key = snapshot.fingerprint(env, "in-process", scheduler.timings)
+        blueprint = snapshot.restore_or_seed(key, seeded, scheduler)
         calls: Counter[str] = Counter()
 
         def count(model: Any, **_: Any) -> None:

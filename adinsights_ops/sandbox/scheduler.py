@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 __all__ = ["BREAKER_REASON", "EcsScheduler", "Scenario", "SchedulerTimings"]
 
 _MARK = "_adinsights_simulated_scheduler"  # set on the backend instance that this scheduler wraps
+# What install() sets on the backend instance, its mark last (a snapshot leaves them out).
+WRAPPED = ("create_service", "update_service", "run_task", "list_tasks", _MARK)
 _SETTLE_LIMIT = 10_000  # actions per service in settle(); only a rollout that cannot end hits it
 
 
@@ -141,6 +143,19 @@ class EcsScheduler:
             original = types.MethodType(getattr(type(backend), name), backend)
             vars(backend)[name] = wrap(original)
         vars(backend)[_MARK] = self
+
+    def records(self) -> tuple[dict[str, rollout.ServiceRecord], dict[str, Any]]:
+        """What this scheduler knows beyond moto (for a snapshot of a settled sandbox)."""
+        return self._records, self._oneoffs
+
+    def adopt(self, known: tuple[dict[str, rollout.ServiceRecord], dict[str, Any]]) -> None:
+        """Take over `records()` of a snapshot just restored into moto, on its backend."""
+        self.install()
+        records, oneoffs = known
+        self._records.clear()
+        self._records.update(records)
+        self._oneoffs.clear()
+        self._oneoffs.update(oneoffs)
 
     def tick(self) -> None:
         """Bring every service and one-off task up to now, each due action at its own time."""
