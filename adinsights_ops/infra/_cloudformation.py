@@ -71,7 +71,9 @@ def parse_template(body: str) -> Any:
     """A template (YAML or JSON) as data; CloudFormation's short forms (`!Ref x`) become mappings."""
     import yaml
 
-    class Loader(yaml.SafeLoader):
+    base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's when built with it
+
+    class Loader(base):  # type: ignore[misc]
         pass
 
     def tagged(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> object:
@@ -85,7 +87,7 @@ def parse_template(body: str) -> Any:
         return {name: value}
 
     Loader.add_multi_constructor("!", tagged)
-    return yaml.load(body, Loader=Loader)  # a SafeLoader subclass: no arbitrary objects
+    return yaml.load(body, Loader=Loader)  # a safe loader subclass: no arbitrary objects
 
 
 def read_template(path: Path) -> tuple[str, dict[str, Any]]:
