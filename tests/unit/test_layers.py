@@ -5,6 +5,7 @@ Imports made inside functions count too, so a loop cannot come back through a la
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -19,7 +20,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_the_layer_rules_hold(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
-    assert lint_imports(config_filename=str(ROOT / ".importlinter"), no_cache=True) == 0
+    enabled = [
+        logger
+        for logger in logging.root.manager.loggerDict.values()
+        if isinstance(logger, logging.Logger) and not logger.disabled
+    ]
+    try:
+        assert lint_imports(config_filename=str(ROOT / ".importlinter"), no_cache=True) == 0
+    finally:
+        # import-linter configures logging with dictConfig, which disables every logger that
+        # exists: later tests in this process (the debug log's) would log nothing.
+        for logger in enabled:
+            logger.disabled = False
 
 
 def test_an_upward_import_breaks_them(tmp_path: Path) -> None:
