@@ -25,7 +25,7 @@ from adinsights_ops.aws import Aws
 from adinsights_ops.ecs._views import Phase
 from adinsights_ops.opsenv import OpsEnv
 from adinsights_ops.sandbox import CREDENTIALS
-from adinsights_ops.sandbox.scheduler import EcsScheduler
+from adinsights_ops.sandbox.scheduler import EcsScheduler, SchedulerTimings
 from adinsights_ops.sandbox.server import SandboxServer
 from tests.simulated import fast_environments
 
@@ -64,11 +64,13 @@ class Rehearsal:
         self.server.scheduler = EcsScheduler(
             self.env.account,
             self.env.region,
+            timings=SchedulerTimings.for_environment(self.env),  # as the embedded sandbox does
             scenario=self.server.scheduler.scenario,
             clock=self.clock.monotonic,
             wall_clock=self.clock.wall,
         )
         self.server.start()
+        self._reader: tuple[int, OpsEnv] | None = None
 
     def stop(self) -> None:
         self.server.stop()
@@ -84,6 +86,12 @@ class Rehearsal:
             airbyte_url=f"{endpoint}/_sandbox/airbyte",
         )
 
+    def reader(self) -> OpsEnv:
+        """One OpsEnv for the test's own reads in this process (a forked child makes its own)."""
+        if self._reader is None or self._reader[0] != os.getpid():
+            self._reader = (os.getpid(), self.ops())
+        return self._reader[1]
+
     def deploy(self, tag: str | None = None, **kwargs: Any) -> pipeline.DeployReport:
         return pipeline.deploy(self.ops(), image_tag=tag, **kwargs)
 
@@ -94,7 +102,7 @@ class Rehearsal:
 
     def revisions(self) -> dict[str, str]:
         """Service -> `family:revision` its PRIMARY deployment runs."""
-        ops = self.ops()
+        ops = self.reader()
         from adinsights_ops import ecs
 
         names = [ref.name for ref in self.env.ecs.services.values()]
@@ -104,7 +112,7 @@ class Rehearsal:
         }
 
     def images(self) -> set[str]:
-        ops = self.ops()
+        ops = self.reader()
         ecs = ops.aws.ecs()
         tags = set()
         for name in self.revisions().values():
@@ -123,14 +131,14 @@ class Rehearsal:
 
     def lock(self) -> lock.Lock | None:
         return lock.read(
-            self.ops().aws.s3(), bucket=self.env.state_bucket, environment=self.env.name
+            self.reader().aws.s3(), bucket=self.env.state_bucket, environment=self.env.name
         )
 
     def record(self, run_id: str) -> Any:
-        return self.ops().journal().load(run_id)
+        return self.reader().journal().load(run_id)
 
     def newest_run(self) -> Any:
-        return self.ops().journal().runs(kind="deploy", limit=1)[0]
+        return self.reader().journal().runs(kind="deploy", limit=1)[0]
 
     def effects(self) -> dict[str, Any]:
         return dict(self.server.effects_report())
