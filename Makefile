@@ -23,8 +23,11 @@ sandbox: $(STAMP)
 	$(RUN) $(BIN)/inv deploy --env sandbox
 
 ## make test: lint, type-check, and the whole test suite
+# With bytecode caching on whatever the shell says (PYTHONDONTWRITEBYTECODE): without it each
+# worker and each `inv` a test starts compiles the project again and re-does pytest's assertion
+# rewriting of every test module. __pycache__ is ignored by git.
 test: lint typecheck
-	$(RUN) $(BIN)/pytest -q -n 4 $(PYTEST_ARGS)
+	$(RUN) env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest -q -n 4 $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(RUN) $(BIN)/ruff check .

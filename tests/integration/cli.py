@@ -28,12 +28,15 @@ INV = str(Path(sys.executable).with_name("inv"))
 
 
 def base_env(home: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ADINSIGHTS_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AWS_", "ADINSIGHTS_")) or k == "ADINSIGHTS_OPS_CACHE"
+    }
     env.update(
         ADINSIGHTS_OPS_HOME=str(home),
         AWS_CONFIG_FILE="/nonexistent",
         AWS_SHARED_CREDENTIALS_FILE="/nonexistent",
-        PYTHONDONTWRITEBYTECODE="1",
     )
     env.update(extra)
     return env
