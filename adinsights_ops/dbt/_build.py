@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from adinsights_ops.dbt import _parsecache
 from adinsights_ops.dbt._git import (
     locate,
     schema_changes,
@@ -123,7 +124,8 @@ def build(
     )
     argv = [*dbt_command(), "build", *invocation.parse_flags, *invocation.build_flags]
     run = runner or functools.partial(run_process, on_line=on_output)
-    outcome = run(argv, invocation.env, str(invocation.project), timeout)
+    # In the target folder: a profile's relative paths (the sandbox's DuckDB file) land there.
+    outcome = run(argv, invocation.env, str(invocation.target_dir), timeout)
     return result_of(invocation, outcome, timeout)
 
 
@@ -142,6 +144,13 @@ class Invocation:
     @property
     def run_results(self) -> Path:
         return self.target_dir / "run_results.json"
+
+    @property
+    def parse_kept(self) -> Path:
+        """Where this project's partial-parse file is kept between target folders."""
+        flags = list(self.parse_flags)
+        vars = flags[flags.index("--vars") + 1] if "--vars" in flags else ""
+        return _parsecache.kept_for(self.project, self.profiles, self.target, vars)
 
     def describe(self) -> str:
         return f"dbt build of {self.project.name} (target {self.target})"
@@ -201,11 +210,16 @@ def invocation_of(
         # profiles may place files under the target path (the sandbox's DuckDB file does)
         "DBT_TARGET_PATH": str(target_dir),
     }
-    return Invocation(project, profiles, target, target_dir, parse_flags, build_flags, child_env)
+    invocation = Invocation(
+        project, profiles, target, target_dir, parse_flags, build_flags, child_env
+    )
+    _parsecache.bring(invocation.parse_kept, target_dir)
+    return invocation
 
 
 def result_of(invocation: Invocation, outcome: ProcessOutcome, timeout: float) -> BuildResult:
     """The build's result from how its process ended; raise what a failed build raises."""
+    _parsecache.keep(invocation.parse_kept, invocation.target_dir)
     if outcome.timed_out:
         raise BuildTimedOut(invocation.describe(), timeout, outcome.output_tail)
     result = None

@@ -102,7 +102,7 @@ class PreparedBuild:
         self._started = time.monotonic()
         self._process = subprocess.Popen(
             argv,
-            cwd=str(invocation.project),
+            cwd=str(invocation.target_dir),  # as dbt.build: relative profile paths land there
             env=dict(invocation.env),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

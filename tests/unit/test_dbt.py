@@ -140,6 +140,51 @@ def test_a_second_build_is_incremental(
 
 
 @needs_dbt
+def test_a_build_in_a_new_target_folder_parses_partially_from_the_kept_parse(
+    first: dbt.BuildResult, tmp_path: Path
+) -> None:
+    from adinsights_ops.dbt import _parsecache
+
+    kept = _parsecache.kept_for(PROJECT.resolve(), PROJECT.resolve(), "sandbox")
+    assert kept.is_file()  # the first build's parse, kept in the cache folder
+    result = dbt.build(project_dir=PROJECT, target="sandbox", target_path=tmp_path / "t")
+    log = (tmp_path / "t" / "logs" / "dbt.log").read_text()
+    assert result.ok
+    assert "Unable to do partial parsing" not in log
+    assert "Partial parsing enabled" in log  # dbt trusted the brought file after its own checks
+
+
+def test_the_kept_parse_goes_only_into_a_folder_without_one_and_only_newer_comes_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from adinsights_ops.dbt import _parsecache
+
+    monkeypatch.setenv("ADINSIGHTS_OPS_CACHE", str(tmp_path / "cache"))
+    kept = _parsecache.kept_for(PROJECT, PROJECT, "sandbox")
+    assert kept != _parsecache.kept_for(PROJECT, PROJECT, "sandbox", '{"x": 1}')
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    _parsecache.bring(kept, first)  # nothing kept yet: nothing brought, no error
+    assert not (first / _parsecache.PARSE_FILE).exists()
+    (first / _parsecache.PARSE_FILE).write_bytes(b"parse one")
+    _parsecache.keep(kept, first)
+    assert kept.read_bytes() == b"parse one"
+    (second / _parsecache.PARSE_FILE).write_bytes(b"its own")
+    _parsecache.bring(kept, second)
+    assert (second / _parsecache.PARSE_FILE).read_bytes() == b"its own"  # never overwritten
+    os.utime(second / _parsecache.PARSE_FILE, (1, 1))  # older than the kept one
+    _parsecache.keep(kept, second)
+    assert kept.read_bytes() == b"parse one"
+    third = tmp_path / "c"
+    third.mkdir()
+    _parsecache.bring(kept, third)
+    assert (third / _parsecache.PARSE_FILE).read_bytes() == b"parse one"
+    monkeypatch.setenv("ADINSIGHTS_OPS_CACHE", str(third / _parsecache.PARSE_FILE))  # not a folder
+    _parsecache.keep(_parsecache.kept_for(PROJECT, PROJECT, "x"), first)  # only logged
+
+
+@needs_dbt
 def test_a_failing_test_raises_build_failed_naming_the_test(
     test_failure: dbt.BuildFailed,
 ) -> None:
@@ -277,7 +322,7 @@ def test_build_passes_the_options_to_dbt_and_keeps_writes_out_of_the_project(
     assert after("--selector") == ["nightly"]
     assert json.loads(after("--vars")[0]) == {"inject_failure": "test"}
     assert "--full-refresh" in argv and "--no-use-colors" in argv
-    assert call["cwd"] == str(PROJECT.resolve()) and call["timeout"] == 42
+    assert call["cwd"] == target and call["timeout"] == 42  # relative profile paths land there
     assert call["env"]["DBT_SEND_ANONYMOUS_USAGE_STATS"] == "false"
     assert call["env"]["DBT_TARGET_PATH"] == target
     assert call["env"]["ADINSIGHTS_DBT_DUCKDB"] == str(tmp_path / "x.duckdb")
@@ -722,8 +767,9 @@ def test_build_at_runs_in_a_checkout_of_the_tag_without_full_refresh_when_nothin
     seen: dict[str, str] = {}
 
     def look(argv: Sequence[str], cwd: str) -> None:
-        seen["cwd"] = cwd
-        seen["stg"] = (Path(cwd) / "models" / "staging" / "stg_meta_ads.sql").read_text()
+        project = argv[list(argv).index("--project-dir") + 1]
+        seen["project"] = project
+        seen["stg"] = (Path(project) / "models" / "staging" / "stg_meta_ads.sql").read_text()
         seen["profiles"] = argv[list(argv).index("--profiles-dir") + 1]
 
     fake = FakeRunner(outcome(0), run_results(("model.adinsights.x", "success")), on_call=look)
@@ -737,9 +783,9 @@ def test_build_at_runs_in_a_checkout_of_the_tag_without_full_refresh_when_nothin
     )
     assert result.ok and "--full-refresh" not in fake.argv
     assert not seen["stg"].startswith("-- head")  # the file as it is at v1.1.0
-    assert seen["cwd"] != str(repo / SUBDIR) and seen["cwd"].endswith(SUBDIR)
-    assert seen["profiles"] == seen["cwd"]
-    assert not Path(seen["cwd"]).exists()
+    assert seen["project"] != str(repo / SUBDIR) and seen["project"].endswith(SUBDIR)
+    assert seen["profiles"] == seen["project"]
+    assert not Path(seen["project"]).exists()
     assert worktrees(repo) == [f"worktree {repo}"]
 
 
@@ -754,8 +800,9 @@ def test_build_at_finds_the_repository_from_the_project_folder(repo: Path, tmp_p
         runner=fake,
     )
     assert result.ok and "--full-refresh" in fake.argv  # the same schema changes as from the top
-    cwd = fake.calls[0]["cwd"]
-    assert cwd.endswith(SUBDIR) and not cwd.startswith(str(repo))
+    argv = fake.calls[0]["argv"]
+    project = argv[argv.index("--project-dir") + 1]
+    assert project.endswith(SUBDIR) and not project.startswith(str(repo))
     with pytest.raises(UsageError, match="outside the git repository"):
         dbt.build_at("v1.0.0", repo_dir=repo, project_subdir="..", target="sandbox", runner=fake)
 
