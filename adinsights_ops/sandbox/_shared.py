@@ -110,14 +110,16 @@ def status(name: str) -> SharedStatus:
 
 
 def reset(name: str) -> bool:
-    """Forget what the sandbox remembers between commands; False when there was nothing.
+    """Forget what the sandbox remembers between commands, and its cached blueprint (the next
+    sandbox is seeded anew: new ids, a new KMS key); False when there was nothing to forget.
 
     Refused (exit 2) while a shared sandbox runs for the environment.
     """
     from adinsights_ops import sandbox
-    from adinsights_ops.sandbox import persist
+    from adinsights_ops.sandbox import persist, snapshot
 
     environment = sandbox_environment(name)
     if sandbox.running(name):
         raise UsageError(f"a sandbox for {name} runs now: stop `inv sandbox.up` first")
-    return persist.forget(environment)
+    forgot_blueprint = snapshot.forget_environment(name)
+    return persist.forget(environment) or forgot_blueprint

@@ -7,8 +7,9 @@ same environment replays it: the state bucket's objects (journal, locks, checkpo
 task-definition revision in registration order (so ARNs come back identical), each service's
 revision, desired count and deployment configuration, the ECR image tags, and the tool's own SSM
 parameters (`/adinsights/<env>/ops/`). RDS snapshots, KMS rotations, the KMS key and what is
-wrapped under it are not replayed (a new sandbox has a new key and new tenant DEKs);
-`inv sandbox.reset` forgets everything.
+wrapped under it are not replayed: the key and the tenant DEKs are the seeded blueprint's (the same
+while its snapshot is restored, see `snapshot`; new once it is seeded again). `inv sandbox.reset`
+forgets everything, the cached blueprint included.
 """
 
 from __future__ import annotations

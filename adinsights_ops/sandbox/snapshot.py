@@ -73,14 +73,15 @@ SEEDED_FROM = (
 
 
 def fingerprint(env: Environment, *extra: object) -> str:
-    """A name for the blueprint `env` seeds: its fields, this package's code, moto's version."""
+    """A name for the blueprint `env` seeds: `<environment>-<digest of its seeded fields, this
+    package's code and moto's version>`."""
     digest = hashlib.sha256()
     for field in SEEDED_FROM:
         digest.update(f"{field}={getattr(env, field)!r}\n".encode())
     for item in extra:
         digest.update(f"{item!r}\n".encode())
     digest.update(_code_version().encode())
-    return digest.hexdigest()[:24]
+    return f"{env.name}-{digest.hexdigest()[:24]}"
 
 
 _code: list[str] = []
@@ -319,8 +320,34 @@ def keep(key: str, seeded: Seeded) -> None:
         partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
         partial.write_bytes(seeded.data)
         partial.replace(path)
+        _prune(path.parent)
     except OSError as exc:  # a read-only cache folder only costs the next command a seed
         _log.debug("sandbox blueprint not cached at %s: %s", path, exc)
+
+
+def forget_environment(name: str) -> bool:
+    """Drop every kept blueprint of environment `name`; True when there was one."""
+    prefix = f"{name}-"
+    with _in_process_lock:
+        dropped = [key for key in _in_process if key.startswith(prefix)]
+        for key in dropped:
+            del _in_process[key]
+    found = bool(dropped)
+    folder = _path(prefix).parent
+    for path in folder.glob(f"{prefix}*.pickle") if folder.is_dir() else ():
+        path.unlink(missing_ok=True)
+        found = True
+    return found
+
+
+def _prune(folder: Path) -> None:
+    """Remove blueprints too old to be restored (older code's and versions' among them)."""
+    for path in folder.glob("*.pickle"):
+        try:
+            if time.time() - path.stat().st_mtime > MAX_AGE:
+                path.unlink()
+        except OSError:
+            continue
 
 
 def forget(key: str) -> None:

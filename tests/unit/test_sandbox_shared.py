@@ -36,8 +36,12 @@ def test_status_when_none_runs() -> None:
 
 
 def test_reset_with_nothing_remembered_and_refused_while_one_runs(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    from adinsights_ops.sandbox import snapshot
+
+    monkeypatch.setenv("ADINSIGHTS_OPS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(snapshot, "_in_process", {})  # this process keeps no blueprint either
     assert _shared.reset("sandbox") is False
     from adinsights_ops import sandbox
 

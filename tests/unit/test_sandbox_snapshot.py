@@ -288,3 +288,27 @@ def test_a_second_sandbox_server_restores_and_points_at_itself(
     assert seeds == [1]
     for endpoint, url in webhooks:
         assert url.startswith(endpoint)  # each server's own Slack stand-in, not the first one's
+
+
+def test_a_reset_forgets_the_environments_blueprints_and_old_ones_are_pruned(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from adinsights_ops.sandbox import _shared
+
+    env = _env()
+    seeded = snapshot.Seeded(b"a blueprint")
+    mine, theirs = snapshot.fingerprint(env), snapshot.fingerprint(attrs.evolve(env, name="other"))
+    assert mine.startswith("sandbox-") and theirs.startswith("other-")
+    snapshot.keep(mine, seeded)
+    snapshot.keep(theirs, seeded)
+    folder = cache / "sandbox-blueprints"
+    old = folder / "sandbox-0123456789abcdef01234567.pickle"  # an earlier code version's
+    old.write_bytes(b"old")
+    long_ago = time.time() - snapshot.MAX_AGE - 60
+    os.utime(old, (long_ago, long_ago))
+    snapshot.keep(mine, seeded)  # each keep prunes what is too old to restore
+    assert not old.exists()
+    assert _shared.reset("sandbox") is True
+    assert snapshot.cached(mine) is None  # neither in the folder nor in this process
+    assert snapshot.cached(theirs) == seeded  # another environment's stays
+    assert sorted(p.name for p in folder.iterdir()) == [f"{theirs}.pickle"]
