@@ -33,6 +33,25 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     snapshot._in_process.update(kept)
 
 
+@pytest.fixture(scope="module")
+def seeded_once() -> snapshot.Seeded:
+    """One seed of the blueprint for the module, captured: the tests below restore it."""
+    env = _env()
+    with moto.mock_aws():
+        scheduler = EcsScheduler(env.account, env.region)
+        scheduler.install()
+        blueprint = _seeder(env, scheduler, [])()
+        return snapshot.capture(blueprint, scheduler)
+
+
+@pytest.fixture
+def kept(cache: Path, seeded_once: snapshot.Seeded) -> snapshot.Seeded:
+    """`seeded_once`, kept as "k" in this test's cache folder (not in this process)."""
+    snapshot.keep("k", seeded_once)
+    snapshot._in_process.clear()
+    return seeded_once
+
+
 def _env() -> config.Environment:
     return config.load("sandbox", ENVIRONMENTS)
 
@@ -130,17 +149,15 @@ def test_a_restored_blueprint_reads_as_the_seeded_one(cache: Path) -> None:
     assert seeds == [1]  # seeded once, restored once
 
 
-def test_the_scheduler_runs_a_rollout_on_a_restored_blueprint(cache: Path) -> None:
+def test_the_scheduler_runs_a_rollout_on_a_restored_blueprint(kept: snapshot.Seeded) -> None:
     env = _env()
-    with moto.mock_aws():
-        scheduler = EcsScheduler(env.account, env.region)
-        scheduler.install()
-        snapshot.restore_or_seed("k", _seeder(env, scheduler, []), scheduler)
+    seeds: list[int] = []
     with moto.mock_aws():
         clock = [0.0]
         scheduler = EcsScheduler(env.account, env.region, clock=lambda: clock[0])
         scheduler.install()
-        snapshot.restore_or_seed("k", _seeder(env, scheduler, []), scheduler)
+        snapshot.restore_or_seed("k", _seeder(env, scheduler, seeds), scheduler)
+        assert seeds == []
         ecs = _clients(env)("ecs")
         name = next(iter(env.ecs.services.values())).name
         current = ecs.describe_services(cluster=env.ecs.cluster, services=[name])["services"][0]
@@ -162,19 +179,21 @@ def test_the_scheduler_runs_a_rollout_on_a_restored_blueprint(cache: Path) -> No
     assert len(after["deployments"]) == 1  # the old deployment drained
 
 
-def test_each_restore_starts_from_the_snapshot_not_from_the_last_test(cache: Path) -> None:
+def test_each_restore_starts_from_the_snapshot_not_from_the_last_test(
+    kept: snapshot.Seeded,
+) -> None:
     env = _env()
-    with moto.mock_aws():
-        scheduler = EcsScheduler(env.account, env.region)
-        scheduler.install()
-        snapshot.restore_or_seed("k", _seeder(env, scheduler, []), scheduler)
-        _clients(env)("s3").put_object(Bucket=env.state_bucket, Key="left-behind", Body=b"x")
-    with moto.mock_aws():
-        scheduler = EcsScheduler(env.account, env.region)
-        scheduler.install()
-        snapshot.restore_or_seed("k", _seeder(env, scheduler, []), scheduler)
-        listed = _clients(env)("s3").list_objects_v2(Bucket=env.state_bucket).get("Contents", [])
-    assert "left-behind" not in [o["Key"] for o in listed]
+    seeds: list[int] = []
+    for _ in range(2):
+        with moto.mock_aws():
+            scheduler = EcsScheduler(env.account, env.region)
+            scheduler.install()
+            snapshot.restore_or_seed("k", _seeder(env, scheduler, seeds), scheduler)
+            s3 = _clients(env)("s3")
+            listed = s3.list_objects_v2(Bucket=env.state_bucket).get("Contents", [])
+            assert "left-behind" not in [o["Key"] for o in listed]
+            s3.put_object(Bucket=env.state_bucket, Key="left-behind", Body=b"x")
+    assert seeds == []
 
 
 def test_another_process_restores_from_the_cache_folder(cache: Path) -> None:
@@ -185,6 +204,7 @@ def test_another_process_restores_from_the_cache_folder(cache: Path) -> None:
         scheduler.install()
         snapshot.restore_or_seed("k", _seeder(env, scheduler, seeds), scheduler)
     (kept,) = (cache / "sandbox-blueprints").iterdir()
+    assert kept.name == "k.pickle"  # the seed's snapshot, saved
     snapshot._in_process.clear()  # as a new process would start
     with moto.mock_aws():
         scheduler = EcsScheduler(env.account, env.region)
@@ -193,17 +213,14 @@ def test_another_process_restores_from_the_cache_folder(cache: Path) -> None:
         assert _clients(env)("ecs").describe_clusters(clusters=[env.ecs.cluster])["clusters"]
     assert seeds == [1]
     assert blueprint.cluster_arn.endswith(env.ecs.cluster)
-    assert kept.name == "k.pickle"
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "too old"])
-def test_a_damaged_or_old_snapshot_is_seeded_again_and_replaced(cache: Path, damage: str) -> None:
+def test_a_damaged_or_old_snapshot_is_seeded_again_and_replaced(
+    cache: Path, kept: snapshot.Seeded, damage: str
+) -> None:
     env = _env()
     seeds: list[int] = []
-    with moto.mock_aws():
-        scheduler = EcsScheduler(env.account, env.region)
-        scheduler.install()
-        snapshot.restore_or_seed("k", _seeder(env, scheduler, seeds), scheduler)
     path = cache / "sandbox-blueprints" / "k.pickle"
     good = path.read_bytes()
     if damage == "garbage":
@@ -219,7 +236,7 @@ def test_a_damaged_or_old_snapshot_is_seeded_again_and_replaced(cache: Path, dam
         scheduler.install()
         blueprint = snapshot.restore_or_seed("k", _seeder(env, scheduler, seeds), scheduler)
         services = _clients(env)("ecs").list_services(cluster=env.ecs.cluster)["serviceArns"]
-    assert seeds == [1, 1]
+    assert seeds == [1]
     assert len(services) == len(env.ecs.services)
     assert blueprint.cluster_arn.endswith(env.ecs.cluster)
     assert time.time() - path.stat().st_mtime < 60  # replaced by the new seed's snapshot
