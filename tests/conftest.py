@@ -34,3 +34,13 @@ def sim() -> Iterator[Simulated]:
     """A freshly seeded sandbox under mock_aws, previous release deployed, fake clock."""
     with simulated_sandbox() as sandbox:
         yield sandbox
+
+
+# The modules whose tests take seconds each go first: started last, they would keep one worker
+# busy long after the others ran out of tests. The order within a module is kept (its fixtures
+# are shared), and --dist worksteal (the Makefile) evens out the rest.
+_SLOW_FIRST = ("tests/integration/", "tests/rehearsal/")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: 0 if item.nodeid.startswith(_SLOW_FIRST) else 1)
