@@ -35,6 +35,7 @@ os.environ.pop("AWS_PROFILE", None)
 from adinsights_ops.sandbox.faults import FaultPlan  # noqa: E402
 from tests.rehearsal.faulted import Judged, Rehearsal  # noqa: E402
 
+os.environ["ADINSIGHTS_OPS_CACHE"] = tempfile.mkdtemp()  # the developer's cache is not touched
 CORPUS = ROOT / "tests" / "cli"
 MIN_CORPUS = 300
 

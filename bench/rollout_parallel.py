@@ -20,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("ADINSIGHTS_OPS_HOME", tempfile.mkdtemp())
+os.environ["ADINSIGHTS_OPS_CACHE"] = tempfile.mkdtemp()  # the developer's cache is not touched
 
 from adinsights_ops import config, ecs  # noqa: E402
 from adinsights_ops.aws import Aws  # noqa: E402
