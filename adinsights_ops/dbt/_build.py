@@ -140,6 +140,7 @@ class Invocation:
     parse_flags: tuple[str, ...]  # what `dbt parse` takes as well: folders, target, vars
     build_flags: tuple[str, ...]  # what only `dbt build` takes: selection, --full-refresh
     env: Mapping[str, str] = attrs.field(repr=False)
+    vars_json: str = ""  # the --vars dbt parses with (part of what its parse depends on)
 
     @property
     def run_results(self) -> Path:
@@ -148,9 +149,7 @@ class Invocation:
     @property
     def parse_kept(self) -> Path:
         """Where this project's partial-parse file is kept between target folders."""
-        flags = list(self.parse_flags)
-        vars = flags[flags.index("--vars") + 1] if "--vars" in flags else ""
-        return _parsecache.kept_for(self.project, self.profiles, self.target, vars)
+        return _parsecache.kept_for(self.project, self.profiles, self.target, self.vars_json)
 
     def describe(self) -> str:
         return f"dbt build of {self.project.name} (target {self.target})"
@@ -183,6 +182,7 @@ def invocation_of(
     logs = Path(log_path).resolve() if log_path else target_dir / "logs"
     # A build that dies early writes none: never read the previous build's file as this one's.
     (target_dir / "run_results.json").unlink(missing_ok=True)
+    vars_json = json.dumps(dict(vars)) if vars else ""
     parse_flags = (
         "--project-dir",
         str(project),
@@ -195,7 +195,7 @@ def invocation_of(
         "--log-path",
         str(logs),
         "--no-use-colors",
-        *(["--vars", json.dumps(dict(vars))] if vars else []),
+        *(["--vars", vars_json] if vars_json else []),
     )
     build_flags = (
         *_selection("--select", select),
@@ -211,7 +211,7 @@ def invocation_of(
         "DBT_TARGET_PATH": str(target_dir),
     }
     invocation = Invocation(
-        project, profiles, target, target_dir, parse_flags, build_flags, child_env
+        project, profiles, target, target_dir, parse_flags, build_flags, child_env, vars_json
     )
     _parsecache.bring(invocation.parse_kept, target_dir)
     return invocation

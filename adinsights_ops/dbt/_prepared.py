@@ -42,6 +42,7 @@ from adinsights_ops.dbt._process import (
     OnLine,
     ProcessOutcome,
     kill_group,
+    wait_or_kill,
 )
 from adinsights_ops.dbt._results import BuildResult
 from adinsights_ops.errors import UsageError
@@ -158,20 +159,12 @@ class PreparedBuild:
         # Nothing of a previous build may pass for this one's (the parse writes no run results).
         self._invocation.run_results.unlink(missing_ok=True)
         started = time.monotonic()
-        timed_out = False
         try:
             assert process.stdin is not None
             with contextlib.suppress(BrokenPipeError):  # it died before the go: the code says why
                 process.stdin.write(b"go\n")
                 process.stdin.flush()
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            kill_group(process, KILL_GRACE)
-        except BaseException:
-            # Interrupted (Ctrl-C): do not leave a build running behind the operator's back.
-            kill_group(process, KILL_GRACE)
-            raise
+            timed_out = wait_or_kill(process, timeout, KILL_GRACE)
         finally:
             self._close()
         outcome = ProcessOutcome(

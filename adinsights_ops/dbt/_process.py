@@ -81,16 +81,8 @@ def run_process(
         target=_read_lines, args=(proc.stdout, tail, on_line), name="dbt-output", daemon=True
     )
     reader.start()
-    timed_out = False
     try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        kill_group(proc, kill_grace)
-    except BaseException:
-        # Interrupted (Ctrl-C): do not leave a build running behind the operator's back.
-        kill_group(proc, kill_grace)
-        raise
+        timed_out = wait_or_kill(proc, timeout, kill_grace)
     finally:
         reader.join(READER_JOIN)
     outcome = ProcessOutcome(
@@ -118,6 +110,21 @@ def _read_lines(stream: IO[str], tail: collections.deque[str], on_line: OnLine |
                 on_line(line)
             except Exception:  # a broken progress printer must not stop the build
                 on_line = None
+
+
+def wait_or_kill(proc: subprocess.Popen[Any], timeout: float, grace: float) -> bool:
+    """Wait for `proc` until `timeout` seconds; True when the deadline came first and its process
+    group was killed. Interrupted (Ctrl-C), the group is killed too: nothing runs on behind the
+    operator's back."""
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_group(proc, grace)
+        return True
+    except BaseException:
+        kill_group(proc, grace)
+        raise
+    return False
 
 
 def kill_group(proc: subprocess.Popen[Any], grace: float) -> None:
