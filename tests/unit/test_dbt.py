@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import select
 import shutil
 import subprocess
 import sys
@@ -25,6 +24,7 @@ import pytest
 
 from adinsights_ops import dbt
 from adinsights_ops.errors import EXIT_FAILED, EXIT_USAGE, UsageError, WaitTimedOut
+from tests.processes import gone
 
 PROJECT = Path(dbt.__file__).parents[1] / "sandbox" / "dbt_project"
 ENVIRONMENTS = Path(__file__).parents[2] / "environments.yaml"
@@ -442,19 +442,6 @@ def test_a_timeout_raises_build_timed_out_with_the_output_tail(tmp_path: Path) -
 # -- the process runner, for real, with tiny scripts -----------------------------------------
 
 
-def _gone(pid: int, within: float) -> bool:
-    """True once process `pid` has exited (waits on a pidfd, without polling)."""
-    try:
-        fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True
-    try:
-        readable, _, _ = select.select([fd], [], [], within)
-        return bool(readable)
-    finally:
-        os.close(fd)
-
-
 def test_run_process_kills_the_whole_process_group_at_the_deadline(tmp_path: Path) -> None:
     script = (
         "import subprocess, sys, time\n"
@@ -468,7 +455,7 @@ def test_run_process_kills_the_whole_process_group_at_the_deadline(tmp_path: Pat
     assert result.timed_out and result.returncode is None
     assert result.elapsed < 10
     (line,) = [line for line in result.output_tail if line.startswith("child ")]
-    assert _gone(int(line.split()[1]), within=5.0)
+    assert gone(int(line.split()[1]), within=5.0)
 
 
 def test_run_process_passes_lines_on_and_keeps_only_the_tail(tmp_path: Path) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import select
 import shutil
 import signal
 import subprocess
@@ -29,6 +28,7 @@ from adinsights_ops.opsenv import OpsEnv
 from adinsights_ops.pipeline._prepare import data_state
 from adinsights_ops.pipeline._state import DeployRun
 from adinsights_ops.release import parse_image_tag
+from tests.processes import gone
 
 ROOT = Path(__file__).parents[2]
 PROJECT = Path(dbt.__file__).parents[1] / "sandbox" / "dbt_project"
@@ -36,19 +36,6 @@ needs_dbt = pytest.mark.skipif(
     importlib.util.find_spec("dbt.adapters.duckdb") is None,
     reason="dbt-core and dbt-duckdb are not installed (pip install -e '.[dbt]')",
 )
-
-
-def _gone(pid: int, within: float) -> bool:
-    """True once process `pid` has exited (waits on a pidfd, without polling)."""
-    try:
-        fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True
-    try:
-        readable, _, _ = select.select([fd], [], [], within)
-        return bool(readable)
-    finally:
-        os.close(fd)
 
 
 def _nodes(result: dbt.BuildResult) -> list[tuple[str, str]]:
@@ -87,7 +74,7 @@ def test_a_prepared_build_gives_what_a_plain_build_gives(builds: Builds) -> None
     assert any("Completed successfully" in line for line in result.output_tail)
     # The printer got dbt's lines of the build (the parse is quiet when it succeeds).
     assert builds.lines and builds.lines[-len(result.output_tail) :] == list(result.output_tail)
-    assert _gone(builds.pid, 0)
+    assert gone(builds.pid, 0)
 
 
 @needs_dbt
@@ -96,7 +83,7 @@ def test_a_parse_error_surfaces_at_the_build_with_dbts_message(tmp_path: Path) -
     shutil.copytree(PROJECT, project, ignore=shutil.ignore_patterns("target", "logs"))
     (project / "models" / "staging" / "stg_broken.sql").write_text("select {{ ref( }}\n")
     with dbt.prepare(project_dir=project, target="sandbox", target_path=tmp_path / "t") as prepared:
-        assert _gone(prepared.pid, 60)  # the worker stops at its parse error, before the go
+        assert gone(prepared.pid, 60)  # the worker stops at its parse error, before the go
         with pytest.raises(dbt.DbtCrashed) as caught:
             prepared.build(timeout=60)
     error = caught.value
@@ -116,13 +103,13 @@ def test_the_deadline_counts_from_the_go_and_kills_the_worker(tmp_path: Path) ->
         elapsed = time.monotonic() - started
     assert 0.5 <= elapsed < 5
     assert caught.value.timeout == 0.5 and "dbt_project" in str(caught.value)
-    assert _gone(prepared.pid, 0)
+    assert gone(prepared.pid, 0)
 
 
 def test_cancel_and_leaving_the_block_stop_the_worker(tmp_path: Path) -> None:
     prepared = dbt.prepare(project_dir=PROJECT, target="sandbox", target_path=tmp_path / "a")
     prepared.cancel()
-    assert _gone(prepared.pid, 0)
+    assert gone(prepared.pid, 0)
     with pytest.raises(UsageError, match="cancelled"):
         prepared.build()
     with (
@@ -130,7 +117,7 @@ def test_cancel_and_leaving_the_block_stop_the_worker(tmp_path: Path) -> None:
         dbt.prepare(project_dir=PROJECT, target="sandbox", target_path=tmp_path / "b") as second,
     ):
         raise KeyError("a failure before the build")
-    assert _gone(second.pid, 0)
+    assert gone(second.pid, 0)
 
 
 def test_a_worker_killed_before_the_go_is_reported_not_waited_for(tmp_path: Path) -> None:
@@ -161,7 +148,7 @@ def test_a_worker_whose_caller_died_exits(tmp_path: Path) -> None:
     worker = int(caller.stdout.readline())
     caller.kill()
     caller.wait(10)
-    assert _gone(worker, 15)
+    assert gone(worker, 15)
 
 
 # -- the deploy's data-state step ------------------------------------------------------------
@@ -250,7 +237,7 @@ def test_prepare_data_state_prepares_only_what_the_step_will_build(
         assert prepared is not None
         assert prepared.project == PROJECT.resolve()
         assert prepared.target_path == tmp_path / "dbt" / "sandbox" / "target"
-    assert _gone(prepared.pid, 0)
+    assert gone(prepared.pid, 0)
 
 
 # -- the deploy task -------------------------------------------------------------------------

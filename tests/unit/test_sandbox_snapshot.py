@@ -7,6 +7,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,16 @@ def _seeder(env: config.Environment, scheduler: EcsScheduler, seeds: list[int]) 
 NOW = {"ResponseMetadata", "LatestRestorableTime"}  # about the call, not the state
 
 
+@contextmanager
+def _sandbox(key: str, seeds: list[int]) -> Iterator[Blueprint]:
+    """mock_aws with the blueprint named `key` restored, or seeded (each seed counted in `seeds`)."""
+    env = _env()
+    with moto.mock_aws():
+        scheduler = EcsScheduler(env.account, env.region)
+        scheduler.install()
+        yield snapshot.restore_or_seed(key, _seeder(env, scheduler, seeds), scheduler)
+
+
 def _strip(answer: Any) -> Any:
     if isinstance(answer, dict):
         return {k: _strip(v) for k, v in answer.items() if k not in NOW}
@@ -126,16 +137,10 @@ def _what_a_client_sees(env: config.Environment, blueprint: Blueprint) -> dict[s
 def test_a_restored_blueprint_reads_as_the_seeded_one(cache: Path) -> None:
     env = _env()
     seeds: list[int] = []
-    with moto.mock_aws():
-        scheduler = EcsScheduler(env.account, env.region)
-        scheduler.install()
-        key = snapshot.fingerprint(env, "test")
-        blueprint = snapshot.restore_or_seed(key, _seeder(env, scheduler, seeds), scheduler)
+    key = snapshot.fingerprint(env, "test")
+    with _sandbox(key, seeds) as blueprint:
         seen = _what_a_client_sees(env, blueprint)
-    with moto.mock_aws():
-        scheduler = EcsScheduler(env.account, env.region)
-        scheduler.install()
-        restored = snapshot.restore_or_seed(key, _seeder(env, scheduler, seeds), scheduler)
+    with _sandbox(key, seeds) as restored:
         assert _what_a_client_sees(env, restored) == seen
         assert restored == blueprint
         # The KMS key came back with its material: every tenant's DEK still unwraps.
@@ -185,10 +190,7 @@ def test_each_restore_starts_from_the_snapshot_not_from_the_last_test(
     env = _env()
     seeds: list[int] = []
     for _ in range(2):
-        with moto.mock_aws():
-            scheduler = EcsScheduler(env.account, env.region)
-            scheduler.install()
-            snapshot.restore_or_seed("k", _seeder(env, scheduler, seeds), scheduler)
+        with _sandbox("k", seeds):
             s3 = _clients(env)("s3")
             listed = s3.list_objects_v2(Bucket=env.state_bucket).get("Contents", [])
             assert "left-behind" not in [o["Key"] for o in listed]
@@ -199,17 +201,12 @@ def test_each_restore_starts_from_the_snapshot_not_from_the_last_test(
 def test_another_process_restores_from_the_cache_folder(cache: Path) -> None:
     env = _env()
     seeds: list[int] = []
-    with moto.mock_aws():
-        scheduler = EcsScheduler(env.account, env.region)
-        scheduler.install()
-        snapshot.restore_or_seed("k", _seeder(env, scheduler, seeds), scheduler)
+    with _sandbox("k", seeds):
+        pass
     (kept,) = (cache / "sandbox-blueprints").iterdir()
     assert kept.name == "k.pickle"  # the seed's snapshot, saved
     snapshot._in_process.clear()  # as a new process would start
-    with moto.mock_aws():
-        scheduler = EcsScheduler(env.account, env.region)
-        scheduler.install()
-        blueprint = snapshot.restore_or_seed("k", _seeder(env, scheduler, seeds), scheduler)
+    with _sandbox("k", seeds) as blueprint:
         assert _clients(env)("ecs").describe_clusters(clusters=[env.ecs.cluster])["clusters"]
     assert seeds == [1]
     assert blueprint.cluster_arn.endswith(env.ecs.cluster)
@@ -231,10 +228,7 @@ def test_a_damaged_or_old_snapshot_is_seeded_again_and_replaced(
         old = time.time() - snapshot.MAX_AGE - 60
         os.utime(path, (old, old))
     snapshot._in_process.clear()
-    with moto.mock_aws():
-        scheduler = EcsScheduler(env.account, env.region)
-        scheduler.install()
-        blueprint = snapshot.restore_or_seed("k", _seeder(env, scheduler, seeds), scheduler)
+    with _sandbox("k", seeds) as blueprint:
         services = _clients(env)("ecs").list_services(cluster=env.ecs.cluster)["serviceArns"]
     assert seeds == [1]
     assert len(services) == len(env.ecs.services)
