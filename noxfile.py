@@ -9,7 +9,7 @@ nox.options.sessions = ["lint", "typecheck", "tests"]
 def tests(session: nox.Session) -> None:
     session.install("-e", ".[dev]")
     session.run(
-        "pytest", "-q", "-n", "4", "--dist", "worksteal", "--durations=20", *session.posargs
+        "pytest", "-q", "-n", "4", "--dist", "loadscope", "--durations=20", *session.posargs
     )
 
 

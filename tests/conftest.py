@@ -37,8 +37,9 @@ def sim() -> Iterator[Simulated]:
 
 
 # The modules whose tests take seconds each go first: started last, they would keep one worker
-# busy long after the others ran out of tests. The order within a module is kept (its fixtures
-# are shared), and --dist worksteal (the Makefile) evens out the rest.
+# busy long after the others ran out of tests. The order within a module is kept: with
+# --dist loadscope (the Makefile) a module runs whole, in order, on one worker, as tests that build
+# on the module's shared sandbox (apply, then plan nothing) need.
 _SLOW_FIRST = ("tests/integration/", "tests/rehearsal/")
 
 
