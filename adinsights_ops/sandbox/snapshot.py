@@ -250,9 +250,14 @@ def _private_pem(key: Any) -> bytes:
 
 
 def _load_private_key(pem: bytes) -> Any:
+    """The key `_private_pem` wrote. RSA validation is skipped: it guards against crafted keys
+    (this one was valid when written, in the user's own cache folder) and costs 50 ms for a 2048-bit
+    key, 350 ms for a 4096-bit one, which made it most of a restore."""
     from cryptography.hazmat.primitives import serialization
 
-    return serialization.load_pem_private_key(pem, password=None)
+    return serialization.load_pem_private_key(
+        pem, password=None, unsafe_skip_rsa_key_validation=True
+    )
 
 
 def _is_certificate(obj: Any) -> bool:
@@ -282,8 +287,6 @@ def _scheduler_wrapped(obj: Any) -> frozenset[str]:
     if type(instance_vars) is dict and WRAPPED[-1] in instance_vars:
         return frozenset(WRAPPED)
     return frozenset()
-
-
 
 
 # -- kept per process and in the cache folder ------------------------------------------------------
