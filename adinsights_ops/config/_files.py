@@ -7,6 +7,8 @@ Which file is read: see `environments_file`.
 
 from __future__ import annotations
 
+import copy
+import functools
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -79,6 +81,13 @@ def _how_chosen(path: str | os.PathLike[str] | None) -> str:
     return ""
 
 
+@functools.lru_cache(maxsize=8)
+def _parsed(text: str, source: str) -> Any:
+    """The file's text parsed, kept for the text it was: a process that loads several environments,
+    or one environment many times (a test suite), reads the YAML once. An error is not kept."""
+    return load_yaml(text, source)
+
+
 def read_file(path: str | os.PathLike[str] | None = None) -> tuple[str, Mapping[str, Any]]:
     """Read and parse the environments file; returns (its name for messages, the top mapping)."""
 
@@ -97,7 +106,7 @@ def read_file(path: str | os.PathLike[str] | None = None) -> tuple[str, Mapping[
         raise ConfigError(source, "", f"cannot be read ({exc.strerror})") from exc
     except ValueError as exc:  # not UTF-8
         raise ConfigError(source, "", f"cannot be read as UTF-8 text ({exc})") from exc
-    data = load_yaml(text, source)
+    data = copy.deepcopy(_parsed(text, source))  # the caller's own copy
     if not isinstance(data, Mapping):
         raise ConfigError(source, "", "expected a mapping of environment names")
     return source, data

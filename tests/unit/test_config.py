@@ -103,6 +103,25 @@ def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
         config.load("sandbox", bad)
 
 
+def test_a_file_is_read_again_when_it_changes_and_each_reader_gets_its_own_copy(
+    tmp_path: Path,
+) -> None:
+    """The parsed YAML is kept for the file's text: an edit is seen at once, and what one caller
+    does to its mapping is not what the next one reads."""
+    path = tmp_path / "environments.yaml"
+    data = yaml.safe_load(ENVIRONMENTS.read_text())
+    path.write_text(yaml.safe_dump(data))
+    _, first = config.read_file(path)
+    first["sandbox"]["region"] = "changed-by-a-caller"
+    assert config.load("sandbox", path).region == data["sandbox"]["region"]
+    data["sandbox"]["region"] = "us-east-2"
+    path.write_text(yaml.safe_dump(data))
+    assert config.load("sandbox", path).region == "us-east-2"
+    path.write_text("sandbox: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        config.load("sandbox", path)
+
+
 @pytest.mark.parametrize(
     ("given", "ecr", "kind"),
     [
