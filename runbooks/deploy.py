@@ -67,8 +67,10 @@ def deploy(
     from contextlib import ExitStack, nullcontext
 
     # dbt starts and parses the project while the environment opens and the steps before the
-    # data-state step run; stopped on leaving the block if the build was not reached.
-    ahead = nullcontext(None) if dry_run else pipeline.prepare_data_state(environment)
+    # data-state step run; stopped on leaving the block if the build was not reached. Where a
+    # prompt asks first, it starts once the answer is yes.
+    asks = environment.approval_required and not yes
+    ahead = nullcontext(None) if dry_run or asks else pipeline.prepare_data_state(environment)
     with (
         ahead as dbt_prepared,
         ExitStack() as stack,
@@ -84,6 +86,8 @@ def deploy(
             check_scenario_for(ops, scenario, tag.ecr_tag)  # a rehearsal that cannot happen: exit 2
         # The plan, then the question (approval_required): a "no" has changed nothing.
         render.approve(environment, yes, what, lambda: _approval_plan(ops, tag, resume))
+        if asks:
+            dbt_prepared = stack.enter_context(pipeline.prepare_data_state(environment))
         render.say(
             f"deploying {tag.ecr_tag if tag else f'run {resume}'} to {ops.name} "
             f"({ops.env.ecs.cluster})"

@@ -124,6 +124,31 @@ def test_the_plan_comes_before_the_prompt_and_no_changes_nothing(
     assert changes(cli) == before  # nothing was changed
 
 
+def test_a_deploy_asked_first_starts_dbt_only_after_a_yes(
+    cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dbt's parse is prepared ahead of the deploy, but not ahead of the question: a "no" has not
+    started one."""
+    from adinsights_ops import dbt
+
+    prepared: list[int] = []
+
+    def prepare(**_: Any) -> None:
+        prepared.append(len(asked.questions))  # how many questions had been asked by then
+        raise OSError("not for this test")  # prepare_data_state then prepares nothing
+
+    monkeypatch.setattr(dbt, "prepare", prepare)
+    asked = answered(monkeypatch, "no")
+    result = run("deploy", *SANDBOX, "--image-tag", "v1.3.0")
+    assert (result.code, len(asked.questions)) == (2, 1), result.output
+    assert prepared == []
+    # Without a question it is prepared at once, before the environment opens (which refuses an
+    # unknown scenario, and no question is asked).
+    result = run("deploy", *SANDBOX, "--image-tag", "v1.3.0", "--yes", "--scenario", "nosuch")
+    assert (result.code, len(asked.questions)) == (2, 1), result.output
+    assert prepared == [1]
+
+
 def test_rds_restore_shows_the_data_loss_before_it_asks(
     cli: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
