@@ -27,7 +27,7 @@ sandbox: $(STAMP)
 # worker and each `inv` a test starts compiles the project again and re-does pytest's assertion
 # rewriting of every test module. __pycache__ is ignored by git.
 test: lint typecheck
-	$(RUN) env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest -q -n 4 --dist loadscope $(PYTEST_ARGS)
+	$(RUN) env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest -q -n 4 $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(RUN) $(BIN)/ruff check .

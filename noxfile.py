@@ -8,9 +8,7 @@ nox.options.sessions = ["lint", "typecheck", "tests"]
 @nox.session
 def tests(session: nox.Session) -> None:
     session.install("-e", ".[dev]")
-    session.run(
-        "pytest", "-q", "-n", "4", "--dist", "loadscope", "--durations=20", *session.posargs
-    )
+    session.run("pytest", "-q", "-n", "4", "--durations=20", *session.posargs)
 
 
 @nox.session

@@ -36,12 +36,44 @@ def sim() -> Iterator[Simulated]:
         yield sandbox
 
 
-# The modules whose tests take seconds each go first: started last, they would keep one worker
-# busy long after the others ran out of tests. The order within a module is kept: with
-# --dist loadscope (the Makefile) a module runs whole, in order, on one worker, as tests that build
-# on the module's shared sandbox (apply, then plan nothing) need.
-_SLOW_FIRST = ("tests/integration/", "tests/rehearsal/")
+# The order modules are sent to the workers in (setup.cfg: --dist loadscope, each module whole on
+# one worker, in order, as tests that build on the module's shared sandbox need; and
+# --no-loadscope-reorder, so this order is kept). The longest go first: started last, one of them
+# would keep a worker busy long after the others ran out of modules. SLOWEST is the longest
+# modules, longest first, as `--durations` measured them on a 2-core machine (about 15 s and up);
+# then come the other integration and rehearsal modules, then the rest in collection order.
+# Only a schedule: a module that became quick or slow costs time here, never a result.
+SLOWEST = (
+    "tests/integration/test_deploy_pipeline.py",
+    "tests/rehearsal/test_kill_rerun.py",
+    "tests/rehearsal/test_kill_resume.py",
+    "tests/unit/test_dbt.py",
+    "tests/rehearsal/test_faults.py",
+    "tests/rehearsal/test_scenarios.py",
+    "tests/rehearsal/test_failure_paths.py",
+    "tests/integration/test_cli.py",
+    "tests/rehearsal/test_lock_races.py",
+    "tests/unit/test_postdeploy.py",
+    "tests/integration/test_rollback_cli.py",
+    "tests/integration/test_cost_cli.py",
+    "tests/unit/test_sandbox_snapshot.py",
+    "tests/integration/test_checks_cli.py",
+    "tests/unit/test_infra_verify.py",
+    "tests/unit/test_golive.py",
+    "tests/cli/test_bad_input.py",
+    "tests/unit/test_dbt_prepared.py",
+    "tests/unit/test_sandbox_faults.py",
+    "tests/integration/test_infra_cli.py",
+)
+_SLOW_FOLDERS = ("tests/integration/", "tests/rehearsal/")
+
+
+def _schedule(item: pytest.Item) -> tuple[int, int]:
+    module = item.nodeid.split("::", 1)[0]
+    if module in SLOWEST:
+        return (0, SLOWEST.index(module))
+    return (1, 0) if module.startswith(_SLOW_FOLDERS) else (2, 0)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    items.sort(key=lambda item: 0 if item.nodeid.startswith(_SLOW_FIRST) else 1)
+    items.sort(key=_schedule)  # a stable sort: within a module, the tests keep their order
