@@ -8,6 +8,7 @@ on which revision is the backend's.
 from __future__ import annotations
 
 import shlex
+from collections.abc import Mapping
 from typing import Any
 
 from adinsights_ops import ecs
@@ -43,9 +44,13 @@ def run(
     role: str = "backend",
     idempotency_key: str | None = None,
     on_event: ecs.OnEvent | None = None,
+    task_network: Mapping[str, Any] | None = None,
 ) -> ecs.TaskResult:
     """Run `command` on `task_definition` (default: the current revision of service `role`, the
     backend unless said otherwise); raises TaskFailed.
+
+    `task_network` is the task's network configuration (as `network(ops)` gives it); left out, it
+    is read now: a caller running several tasks reads it once.
 
     The command runs in `container`; left out, that is the environment's one-off container on the
     backend and the revision's essential container on any other service. `idempotency_key` makes
@@ -58,7 +63,7 @@ def run(
         cluster=ops.env.ecs.cluster,
         task_definition=task_definition or service_revision(ops, role),
         command=shlex.split(command),
-        network=network(ops),
+        network=dict(task_network) if task_network is not None else network(ops),
         container=container,
         timeout=ops.env.ecs.task_timeout,
         logs=ops.aws.logs(),

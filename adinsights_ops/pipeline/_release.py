@@ -80,6 +80,7 @@ def run_once(run: DeployRun, step: str, index: int, command: str, role: str) -> 
         role=role,
         idempotency_key=run.task_key(step, index),
         on_event=run.on_event,
+        task_network=run.task_network(),
     )
     return f"{command}: exit {result.exit_code} in {result.elapsed:.1f}s"
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from adinsights_ops import ecs
+from adinsights_ops.ecs import _oneoff as oneoff
 from adinsights_ops.errors import OpsError
 from adinsights_ops.journal import Journal, RunRecord
 from adinsights_ops.lock import Heartbeat, Lock
@@ -52,6 +53,13 @@ class DeployRun:
     Invoke's `c`); None: a plain local runner."""
     dbt_prepared: PreparedBuild | None = None
     """The data-state step's dbt build, started ahead (`prepare_data_state`); the step takes it."""
+    _task_network: dict[str, Any] | None = attrs.field(default=None, init=False, repr=False)
+
+    def task_network(self) -> dict[str, Any]:
+        """The one-off tasks' network configuration, read once per run (`oneoff.network`)."""
+        if self._task_network is None:
+            self._task_network = oneoff.network(self.ops)
+        return self._task_network
 
     @property
     def cluster(self) -> str:

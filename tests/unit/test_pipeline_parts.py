@@ -98,3 +98,25 @@ def test_the_infrastructure_step_runs_its_shell_commands_through_the_callers_run
     )
     infrastructure(run)
     assert seen == [runner]
+
+
+def test_the_one_off_tasks_of_a_run_read_their_network_once(sim: Simulated) -> None:
+    """The one-off and warm steps' four tasks copy the backend's network: one DescribeServices for
+    the run, not one per task (each answer carries up to 100 events per service)."""
+    from adinsights_ops.journal import RunRecord
+    from adinsights_ops.pipeline._release import run_once
+    from adinsights_ops.pipeline._state import DeployRun
+
+    run = DeployRun(
+        ops=sim.ops,
+        tag=parse_image_tag("release-1.2.3"),
+        record=RunRecord(run_id="r", environment="sandbox", kind="deploy", who="t", started="t"),
+        journal=sim.ops.journal(),
+    )
+    run.targets = dict(sim.primary_task_definitions())
+    before = sim.calls["DescribeServices"]
+    for index, command in enumerate(("python manage.py migrate", "python manage.py seed_roles")):
+        run_once(run, "one-off", index, command, "backend")
+    run_once(run, "warm", 0, sim.env.release.warm_command, "worker")
+    assert sim.calls["DescribeServices"] - before == 1
+    assert run.task_network() == oneoff.network(sim.ops)
