@@ -71,20 +71,32 @@ class Rehearsal:
         )
         self.server.start()
         self._reader: tuple[int, OpsEnv] | None = None
+        self._clients: tuple[int, Aws] | None = None
 
     def stop(self) -> None:
         self.server.stop()
 
     def ops(self, **aws: Any) -> OpsEnv:
-        """A fresh OpsEnv (new clients) pointed at the server, on the shared clock."""
+        """A fresh OpsEnv pointed at the server, on the shared clock. Its clients are this process's
+        shared ones (making them is a tenth of a deploy), or new ones with `aws`'s settings."""
+        if aws:
+            clients = self._new_clients(**aws)
+        else:
+            if self._clients is None or self._clients[0] != os.getpid():
+                self._clients = (os.getpid(), self._new_clients())  # a forked child makes its own
+            clients = self._clients[1]
         endpoint = self.server.endpoint
         return OpsEnv(
             self.env,
-            Aws(region=self.env.region, endpoint_url=endpoint, credentials=CREDENTIALS, **aws),
+            clients,
             clock=self.clock,
             health_base_url=f"{endpoint}/_sandbox/app",
             airbyte_url=f"{endpoint}/_sandbox/airbyte",
         )
+
+    def _new_clients(self, **aws: Any) -> Aws:
+        endpoint = self.server.endpoint
+        return Aws(region=self.env.region, endpoint_url=endpoint, credentials=CREDENTIALS, **aws)
 
     def reader(self) -> OpsEnv:
         """One OpsEnv for the test's own reads in this process (a forked child makes its own)."""
