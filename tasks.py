@@ -13,8 +13,8 @@ import sys
 sys.dont_write_bytecode = bool(sys.flags.dont_write_bytecode)
 
 from runbooks.collection import ns  # noqa: E402 (after the bytecode setting it depends on)
-from runbooks.shutdown import skip_final_collection  # noqa: E402
+from runbooks.shutdown import tune_collector  # noqa: E402
 
-skip_final_collection()  # `inv` leaves without walking every AWS object it made (see shutdown)
+tune_collector()  # `inv` does not walk every AWS object it made, again and again (see shutdown)
 
 __all__ = ["ns"]

@@ -385,7 +385,7 @@ def _silence_stdout() -> None:
 
 def main() -> None:
     """The `adinsights-ops` console script."""
-    from runbooks.shutdown import skip_final_collection
+    from runbooks.shutdown import tune_collector
 
-    skip_final_collection()  # leaves without walking every AWS object it made (see shutdown)
+    tune_collector()  # does not walk every AWS object it made, again and again (see shutdown)
     OpsProgram().run(sys.argv)

@@ -1,4 +1,11 @@
-"""A command's process leaves without the interpreter's last garbage collection.
+"""The cyclic garbage collector in a command's process: run less often, and not at exit.
+
+Nearly everything a task makes lives as long as the task: AWS clients, botocore's service models,
+and with an embedded sandbox all of moto's backends. At Python's default thresholds (700, 10, 10)
+the collector walked them some 900 times during `inv deploy --env sandbox`, a second of its time;
+at THRESHOLDS, 0.2 s. Reference counting frees what it frees either way.
+
+A command's process leaves without the interpreter's last garbage collection, too.
 
 By the end of a task the process holds every AWS client it made (botocore's service models,
 endpoint rules and their caches) and, with an embedded sandbox, all of moto's backends and models:
@@ -16,6 +23,15 @@ import atexit
 import gc
 
 _registered = False
+
+THRESHOLDS = (100_000, 50, 100)
+"""gc.set_threshold's: allocations before a young collection, and the two ratios after it."""
+
+
+def tune_collector() -> None:
+    """The command's collector settings: THRESHOLDS, and no collection at exit."""
+    gc.set_threshold(*THRESHOLDS)
+    skip_final_collection()
 
 
 def skip_final_collection() -> None:

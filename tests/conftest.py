@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from runbooks.shutdown import THRESHOLDS
 from tests.simulated import Simulated, simulated_sandbox
 
 # No test uses EC2's default AMIs; moto loads them (a quarter of a blueprint seed) into every EC2
@@ -18,9 +19,9 @@ os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 # A worker holds large, long-lived object graphs (moto, botocore's models, sandboxes kept for a
 # module) and allocates fast. At Python's default thresholds (700, 10, 10) the cyclic collector ran
 # some 3,000 times per worker and took a fifth of the rehearsals' time, walking the same long-lived
-# objects again and again; collecting less often, with what was imported before the first test
-# frozen out of the collector's way, measured 37 s of collection down to 9 s on those modules.
-gc.set_threshold(100_000, 50, 100)
+# objects again and again; at the commands' thresholds (runbooks.shutdown), with what was imported
+# before the first test frozen out of the collector's way, 37 s of collection became 9 s there.
+gc.set_threshold(*THRESHOLDS)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -1,5 +1,6 @@
 """`inv` and `adinsights-ops` leave without the interpreter's last garbage collection of what a
-task made (runbooks.shutdown): the heap is frozen by the time the last atexit handler runs."""
+task made (runbooks.shutdown): the heap is frozen by the time the last atexit handler runs. And
+while they run, the collector runs at the command's thresholds, not Python's defaults."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from runbooks.shutdown import THRESHOLDS
 from tests.simulated import ROOT
 
 # Registered before the program loads, so it runs after the program's own atexit handlers.
@@ -17,6 +19,7 @@ CHECK = """
 import atexit, gc, sys
 atexit.register(lambda: print("frozen at exit:", gc.get_freeze_count() > 0, flush=True))
 {run}
+print("thresholds:", gc.get_threshold(), flush=True)
 """
 PROGRAMS = {
     "inv": "from invoke.main import program\nprogram.run(['inv', 'env.list'], exit=False)",
@@ -39,4 +42,6 @@ def test_the_program_leaves_the_heap_out_of_the_final_collection(name: str, tmp_
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().splitlines()[-1] == "frozen at exit: True", done.stdout
+    *_, thresholds, frozen = done.stdout.strip().splitlines()
+    assert frozen == "frozen at exit: True", done.stdout
+    assert thresholds == f"thresholds: {THRESHOLDS}" and THRESHOLDS != (700, 10, 10)
