@@ -70,7 +70,6 @@ class Rehearsal:
             wall_clock=self.clock.wall,
         )
         self.server.start()
-        self._reader: tuple[int, OpsEnv] | None = None
         self._clients: tuple[int, Aws] | None = None
 
     def stop(self) -> None:
@@ -99,10 +98,8 @@ class Rehearsal:
         return Aws(region=self.env.region, endpoint_url=endpoint, credentials=CREDENTIALS, **aws)
 
     def reader(self) -> OpsEnv:
-        """One OpsEnv for the test's own reads in this process (a forked child makes its own)."""
-        if self._reader is None or self._reader[0] != os.getpid():
-            self._reader = (os.getpid(), self.ops())
-        return self._reader[1]
+        """An OpsEnv for the test's own reads, on this process's shared clients."""
+        return self.ops()
 
     def deploy(self, tag: str | None = None, **kwargs: Any) -> pipeline.DeployReport:
         return pipeline.deploy(self.ops(), image_tag=tag, **kwargs)
