@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -38,6 +39,7 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import make_server
 
+from adinsights_ops.aws import EventHook
 from adinsights_ops.config import Environment
 from adinsights_ops.sandbox import _control, cloudtrail, persist
 from adinsights_ops.sandbox._control import CONTROL
@@ -82,6 +84,7 @@ __all__ = [
 if TYPE_CHECKING:
     from adinsights_ops.sandbox.blueprint import Blueprint
     from adinsights_ops.sandbox.blueprint_cost import CostSeed
+    from adinsights_ops.sandbox.transport import InProcess
 
 StartResponse = Callable[..., Any]
 _log = logging.getLogger(__name__)
@@ -140,6 +143,8 @@ class SandboxServer(ThreadedMotoServer):
         self._idempotent: dict[str, tuple[str, list[tuple[str, str]], list[bytes]]] = {}
         self.started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         self._lock = threading.RLock()
+        self._pid = os.getpid()  # the process whose moto state this server serves
+        self._in_process: InProcess | None = None
         self._moto_app: Any = None
         self.apps: dict[str, WsgiApp] = simulators(env, self)
         self.remember = remember
@@ -192,6 +197,8 @@ class SandboxServer(ThreadedMotoServer):
         try:
             self.save()
         finally:
+            if self._in_process is not None:
+                self._in_process.close()
             super().stop()
 
     def set_scenario(self, name: str) -> None:
@@ -220,6 +227,18 @@ class SandboxServer(ThreadedMotoServer):
     def injector(self) -> FaultInjector | None:
         """The faults in force: the plan set through the control API, else the scenario's."""
         return self.faults if self.faults is not None else self.scenario_faults
+
+    def in_process_hook(self) -> EventHook:
+        """A botocore hook for clients in this process: their calls skip HTTP (`transport.py`)."""
+        from adinsights_ops.sandbox.transport import InProcess
+
+        with self._lock:
+            if self._in_process is None:
+                self._in_process = InProcess(self._wsgi, self._faulted, self._pid)
+            return self._in_process.hook()
+
+    def _faulted(self) -> bool:
+        return self.injector is not None
 
     def set_faults(self, plan: FaultPlan | None) -> None:
         """Inject `plan`'s faults from now on (None: none but the scenario's)."""

@@ -77,7 +77,8 @@ class Rehearsal:
 
     def ops(self, **aws: Any) -> OpsEnv:
         """A fresh OpsEnv pointed at the server, on the shared clock. Its clients are this process's
-        shared ones (making them is a tenth of a deploy), or new ones with `aws`'s settings."""
+        shared ones (making them is a tenth of a deploy), or new ones with `aws`'s settings. In this
+        process their AWS calls skip HTTP unless faults are in force (`sandbox/transport.py`)."""
         if aws:
             clients = self._new_clients(**aws)
         else:
@@ -94,8 +95,14 @@ class Rehearsal:
         )
 
     def _new_clients(self, **aws: Any) -> Aws:
-        endpoint = self.server.endpoint
-        return Aws(region=self.env.region, endpoint_url=endpoint, credentials=CREDENTIALS, **aws)
+        hooks = (*aws.pop("hooks", ()), self.server.in_process_hook())
+        return Aws(
+            region=self.env.region,
+            endpoint_url=self.server.endpoint,
+            credentials=CREDENTIALS,
+            hooks=hooks,
+            **aws,
+        )
 
     def reader(self) -> OpsEnv:
         """An OpsEnv for the test's own reads, on this process's shared clients."""

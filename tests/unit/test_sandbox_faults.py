@@ -7,6 +7,8 @@ scenario, as `inv deploy --env sandbox --scenario failing-rollout` starts an emb
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import time
 import urllib.error
 from collections.abc import Callable, Iterator
@@ -16,9 +18,15 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
-from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 
 from adinsights_ops import config, loader, sandbox
+from adinsights_ops.aws import Aws
 from adinsights_ops.config import Environment
 from adinsights_ops.ecs._taskdefs import RevisionPlan
 from adinsights_ops.errors import UsageError
@@ -458,3 +466,85 @@ def test_run_task_with_a_seen_client_token_answers_the_first_tasks(
     report = sandbox.control(clean.endpoint, "/effects")
     assert report["effects"]["run_task"] == {"echo once": 2}
     assert report["faulted_after_acting"]["run_task"] == {}  # AWS would not have run it twice
+
+
+# -- calls in the server's own process skip HTTP (sandbox/transport.py) -------------------------
+
+# Nothing listens here: a call that reaches it went over HTTP and fails to connect.
+NOWHERE = "http://127.0.0.1:9"
+
+
+def hooked(server: SandboxServer) -> Aws:
+    return Aws(
+        region="eu-west-1",
+        endpoint_url=NOWHERE,
+        credentials=sandbox.CREDENTIALS,
+        max_attempts=1,
+        connect_timeout=1.0,
+        hooks=(server.in_process_hook(),),
+    )
+
+
+def test_calls_in_the_server_s_process_are_answered_without_http_as_http_answers_them(
+    clean: SandboxServer, env: Environment
+) -> None:
+    aws = hooked(clean)
+    over_http = client(clean, "ecs")
+    names = [ref.name for ref in env.ecs.services.values()]
+    clean.calls.clear()
+    got = aws.ecs().describe_services(cluster=env.ecs.cluster, services=names)
+    want = over_http.describe_services(cluster=env.ecs.cluster, services=names)
+    assert got["services"] == want["services"] and len(got["services"]) == 4
+    assert [c["operation"] for c in clean.calls] == ["DescribeServices", "DescribeServices"]
+    # a key to percent-encode, a binary body, and a streamed answer read back in parts
+    key = "transport/a key+with %signs.bin"
+    body = bytes(range(256)) * 40
+    aws.s3().put_object(Bucket=env.state_bucket, Key=key, Body=body)
+    s3 = client(clean, "s3")
+    assert s3.get_object(Bucket=env.state_bucket, Key=key)["Body"].read() == body
+    streamed = aws.s3().get_object(Bucket=env.state_bucket, Key=key)["Body"]
+    assert streamed.read(1000) + streamed.read() == body
+    # AWS's errors parse as they do over HTTP
+    with pytest.raises(ClientError) as refused:
+        aws.ecs().describe_task_definition(taskDefinition="no-such-family:1")
+    with pytest.raises(ClientError) as refused_over_http:
+        over_http.describe_task_definition(taskDefinition="no-such-family:1")
+    assert refused.value.response["Error"] == refused_over_http.value.response["Error"]
+
+
+def test_calls_go_over_http_under_faults_and_from_another_process(
+    clean: SandboxServer, env: Environment
+) -> None:
+    aws = hooked(clean)
+    aws.ecs().list_clusters()  # in process: NOWHERE is never dialled
+    clean.set_faults(FaultPlan(rate=0.0))
+    with pytest.raises(EndpointConnectionError):
+        aws.ecs().list_clusters()
+    clean.set_faults(None)
+
+    def child() -> None:  # a forked child holds a copy of moto's state: it must not answer itself
+        try:
+            hooked(clean).ecs().list_clusters()
+        except EndpointConnectionError:
+            os._exit(0)
+        os._exit(1)
+
+    forked = multiprocessing.get_context("fork").Process(target=child)
+    forked.start()
+    forked.join(30)
+    assert forked.exitcode == 0
+
+
+def test_a_command_s_own_sandbox_answers_it_in_process_and_a_shared_one_over_http(
+    clean: SandboxServer, env: Environment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sandbox, "_live", lambda name: None)  # no sandbox.up: an embedded one
+    monkeypatch.setattr(sandbox, "start", lambda env, scenario: clean)
+    monkeypatch.setattr(clean, "stop", lambda: None)  # the module's server outlives the command
+    with loader.open_environment(env) as ops:
+        assert clean.in_process_hook() in ops.aws.hooks
+    monkeypatch.setattr(
+        sandbox, "_live", lambda name: (clean.endpoint, sandbox.control(clean.endpoint))
+    )
+    with loader.open_environment(env) as ops:  # `inv sandbox.up` runs in another process
+        assert clean.in_process_hook() not in ops.aws.hooks
