@@ -5,15 +5,24 @@ from __future__ import annotations
 import gc
 import os
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
+from adinsights_ops.sandbox._loader import share_data_loader
 from runbooks.shutdown import THRESHOLDS
-from tests.simulated import Simulated, simulated_sandbox
+
+if TYPE_CHECKING:
+    from tests.simulated import Simulated
 
 # No test uses EC2's default AMIs; moto loads them (a quarter of a blueprint seed) into every EC2
 # backend it makes, at each seed and again at each reset. The sandbox servers the tests start inherit it.
 os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+
+# As in a sandbox's own process: moto's import-time sessions (and every test's) parse AWS's data
+# files once per worker. Before any test module imports moto; and moto itself is left to the
+# workers (the process that only hands out the tests never needs it).
+share_data_loader()
 
 
 # A worker holds large, long-lived object graphs (moto, botocore's models, sandboxes kept for a
@@ -47,6 +56,8 @@ def _fake_aws_credentials(
 @pytest.fixture
 def sim() -> Iterator[Simulated]:
     """A freshly seeded sandbox under mock_aws, previous release deployed, fake clock."""
+    from tests.simulated import simulated_sandbox
+
     with simulated_sandbox() as sandbox:
         yield sandbox
 
