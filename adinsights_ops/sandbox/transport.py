@@ -25,6 +25,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -37,10 +38,13 @@ class InProcess:
     """A botocore `before-send` handler: `app` answers, in process `pid` (the server's), unless
     `faulted()` says faults are in force. One per server: its calls take turns on one thread."""
 
-    def __init__(self, app: WsgiApp, faulted: Callable[[], bool], pid: int) -> None:
+    def __init__(
+        self, app: WsgiApp, faulted: Callable[[], bool], pid: int, *, timeout: float = 60.0
+    ) -> None:
         self._app = app
         self._faulted = faulted
         self._pid = pid
+        self._timeout = timeout  # as a client's read timeout: an answer that never comes
         self._guard = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
         self._thread: threading.Thread | None = None
@@ -53,6 +57,7 @@ class InProcess:
         if os.getpid() != self._pid or self._faulted():
             return None  # over HTTP
         from botocore.awsrequest import AWSResponse, HTTPHeaders
+        from botocore.exceptions import ReadTimeoutError
         from werkzeug.test import EnvironBuilder
 
         url = urlsplit(request.url)
@@ -73,7 +78,11 @@ class InProcess:
         if threading.current_thread() is self._thread:
             status, headers, data = self._answer(environ)
         else:
-            status, headers, data = self._pool().submit(self._answer, environ).result()
+            pending = self._pool().submit(self._answer, environ)
+            try:
+                status, headers, data = pending.result(timeout=self._timeout)
+            except FutureTimeout:
+                raise ReadTimeoutError(endpoint_url=request.url) from None
         answer = AWSResponse(request.url, int(status.split()[0]), HTTPHeaders(), _Raw(data))
         for name, value in headers.items():
             answer.headers[name] = value
