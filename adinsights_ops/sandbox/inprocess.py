@@ -21,7 +21,7 @@ import moto
 from adinsights_ops import config
 from adinsights_ops.aws import Aws, new_session
 from adinsights_ops.opsenv import OpsEnv
-from adinsights_ops.sandbox import snapshot
+from adinsights_ops.sandbox import moto_yaml, snapshot
 from adinsights_ops.sandbox.blueprint import Blueprint, seed
 from adinsights_ops.sandbox.scenarios import scenario_for
 from adinsights_ops.sandbox.scheduler import EcsScheduler, SchedulerTimings
@@ -120,6 +120,7 @@ def simulated_sandbox(
     """
     env = config.load("sandbox", environments)
     clock = FakeClock()
+    moto_yaml.use_libyaml()
     with moto.mock_aws():
         scheduler = EcsScheduler(
             env.account, env.region, timings=timings, clock=clock.monotonic, wall_clock=clock.wall

@@ -41,7 +41,7 @@ from werkzeug.serving import make_server
 
 from adinsights_ops.aws import EventHook
 from adinsights_ops.config import Environment
-from adinsights_ops.sandbox import _control, cloudtrail, persist
+from adinsights_ops.sandbox import _control, cloudtrail, moto_yaml, persist
 from adinsights_ops.sandbox._control import CONTROL
 from adinsights_ops.sandbox._requests import (
     INTERNAL_ENVIRON,
@@ -171,6 +171,7 @@ class SandboxServer(ThreadedMotoServer):
 
     def start(self) -> None:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        moto_yaml.use_libyaml()
         super().start()
         self.scheduler.install()
         self.seed()
