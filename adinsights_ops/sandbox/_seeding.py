@@ -13,12 +13,12 @@ from __future__ import annotations
 import functools
 import urllib.request
 from collections.abc import Callable
-from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 from adinsights_ops.sandbox import CREDENTIALS, persist
 from adinsights_ops.sandbox._control import CONTROL
 from adinsights_ops.sandbox._requests import mark_internal
+from adinsights_ops.sandbox.direct_metrics import DirectMetrics
 
 if TYPE_CHECKING:
     from adinsights_ops.sandbox.blueprint import Blueprint
@@ -46,7 +46,9 @@ def seed_server(server: SandboxServer) -> Clients:
     @functools.cache  # one client per service for the whole seed
     def client(service: str) -> Any:
         made = session.client(service, endpoint_url=server.endpoint)  # type: ignore[call-overload]
-        return _DirectMetrics(made, server) if service == "cloudwatch" else made
+        if service != "cloudwatch":
+            return made
+        return DirectMetrics(made, env.account, env.region, server.lock)
 
     def blueprint() -> Blueprint:
         # moto's state is global to the process: a new sandbox starts from nothing.
@@ -89,35 +91,3 @@ def _point_stand_ins_here(server: SandboxServer, client: Clients) -> None:
     if env.notifications.email_from:
         client("ses").verify_email_identity(EmailAddress=env.notifications.email_from)
     seed_token(client, env, url=f"{server.endpoint}{CONTROL}/statuspage")
-
-
-class _DirectMetrics:
-    """The seed's CloudWatch client, but datapoints go straight into moto's CloudWatch backend.
-
-    The seed writes thousands of them (two weeks of hourly utilisation, six hours of minutes);
-    through botocore and HTTP that was a second of every sandbox's start. The server's own seeding
-    is never recorded or faulted, so nothing a client sees differs.
-    """
-
-    def __init__(self, client: Any, server: SandboxServer) -> None:
-        self._client = client
-        self._server = server
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
-
-    def put_metric_data(self, *, Namespace: str, MetricData: list[dict[str, Any]]) -> None:
-        from moto.cloudwatch.models import cloudwatch_backends
-
-        data = [_as_parsed(datum) for datum in MetricData]
-        backend = cloudwatch_backends[self._server.env.account][self._server.env.region]
-        with self._server.lock:
-            backend.put_metric_data(Namespace, data)
-
-
-def _as_parsed(datum: dict[str, Any]) -> dict[str, Any]:
-    """A datum as moto's request parser hands it on: timestamps naive UTC."""
-    at = datum.get("Timestamp")
-    if at is None or at.tzinfo is None:
-        return datum
-    return {**datum, "Timestamp": at.astimezone(UTC).replace(tzinfo=None)}

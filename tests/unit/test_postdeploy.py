@@ -65,7 +65,7 @@ def open_world(sim: Simulated, *, seeded: bool = True) -> Iterator[World]:
         ops = attrs.evolve(sim.ops, health_base_url=app_url, airbyte_url=airbyte_url)
         made = World(sim, ops, airbyte, app, datetime.now(UTC))
         if seeded:
-            seed_observability(made.client, sim.env, airbyte=airbyte, now=made.now)
+            seed_observability(sim.seeding_client, sim.env, airbyte=airbyte, now=made.now)
         yield made
 
 
@@ -365,7 +365,9 @@ def test_seeding_twice_changes_nothing(world: World) -> None:
         Period=60,
         Statistics=["SampleCount"],
     )["Datapoints"]
-    seed_observability(world.client, world.sim.env, airbyte=world.airbyte, now=world.now)
+    seed_observability(
+        world.sim.seeding_client, world.sim.env, airbyte=world.airbyte, now=world.now
+    )
     again = cloudwatch.get_metric_statistics(
         Namespace=pm.ALB,
         MetricName=pm.LATENCY,
@@ -406,7 +408,7 @@ def test_the_blueprints_own_load_balancer_is_seeded_and_found(bare: World) -> No
     arn = balancer["LoadBalancerArn"]
     dimension = arn.split(":loadbalancer/", 1)[1]
     assert dimension.startswith("app/adinsights-sandbox-alb/")
-    seed_observability(bare.client, bare.sim.env, now=bare.now)
+    seed_observability(bare.sim.seeding_client, bare.sim.env, now=bare.now)
     items = by_name(postdeploy.check_metrics(bare.ops, now=bare.now))
     assert items["metrics: p95 latency"].status == "pass"
     assert f"({dimension}; fails above" in items["metrics: 5xx errors"].evidence

@@ -24,7 +24,7 @@ KEYS = ("family", "networkMode", "containerDefinitions", "requiresCompatibilitie
 @pytest.fixture
 def seeded(sim: Simulated) -> Simulated:
     """The sandbox with its schedules and rules (the observability seeding)."""
-    seed_observability(sim.client, sim.env)
+    seed_observability(sim.seeding_client, sim.env)
     return sim
 
 
