@@ -42,6 +42,8 @@ def seed_server(server: SandboxServer) -> Clients:
         aws_secret_access_key=CREDENTIALS["aws_secret_access_key"],
     )
     session.events.register("before-send", mark_internal)
+    event, in_process = server.in_process_hook()  # the server's own calls skip HTTP too
+    session.events.register(event, in_process)
 
     @functools.cache  # one client per service for the whole seed
     def client(service: str) -> Any:
