@@ -15,10 +15,9 @@ import urllib.request
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from adinsights_ops.sandbox import CREDENTIALS, persist
+from adinsights_ops.sandbox import CREDENTIALS, direct_metrics, persist
 from adinsights_ops.sandbox._control import CONTROL
 from adinsights_ops.sandbox._requests import mark_internal
-from adinsights_ops.sandbox.direct_metrics import DirectMetrics
 
 if TYPE_CHECKING:
     from adinsights_ops.sandbox.blueprint import Blueprint
@@ -48,9 +47,7 @@ def seed_server(server: SandboxServer) -> Clients:
     @functools.cache  # one client per service for the whole seed
     def client(service: str) -> Any:
         made = session.client(service, endpoint_url=server.endpoint)  # type: ignore[call-overload]
-        if service != "cloudwatch":
-            return made
-        return DirectMetrics(made, env.account, env.region, server.lock)
+        return direct_metrics.for_seeding(service, made, env.account, env.region, server.lock)
 
     def blueprint() -> Blueprint:
         # moto's state is global to the process: a new sandbox starts from nothing.

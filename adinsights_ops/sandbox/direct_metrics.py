@@ -8,7 +8,7 @@ never recorded, counted or faulted, so nothing a client reads afterwards differs
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC
 from typing import Any
 
@@ -35,6 +35,19 @@ class DirectMetrics:
         backend = cloudwatch_backends[self._account][self._region]
         with self._lock:
             backend.put_metric_data(Namespace, data)
+
+
+def for_seeding(
+    service: str,
+    client: Any,
+    account: str,
+    region: str,
+    lock: AbstractContextManager[Any] | None = None,
+) -> Any:
+    """`client` (of `service`) as a seed uses it: a CloudWatch client writes directly."""
+    if service != "cloudwatch":
+        return client
+    return DirectMetrics(client, account, region, lock if lock is not None else nullcontext())
 
 
 def _as_parsed(datum: dict[str, Any]) -> dict[str, Any]:

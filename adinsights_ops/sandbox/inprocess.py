@@ -10,7 +10,7 @@ import os
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,9 +21,8 @@ import moto
 from adinsights_ops import config
 from adinsights_ops.aws import Aws, new_session
 from adinsights_ops.opsenv import OpsEnv
-from adinsights_ops.sandbox import moto_yaml, snapshot
+from adinsights_ops.sandbox import direct_metrics, moto_yaml, snapshot
 from adinsights_ops.sandbox.blueprint import Blueprint, seed
-from adinsights_ops.sandbox.direct_metrics import DirectMetrics
 from adinsights_ops.sandbox.scenarios import scenario_for
 from adinsights_ops.sandbox.scheduler import EcsScheduler, SchedulerTimings
 
@@ -71,10 +70,9 @@ class Simulated:
     def seeding_client(self, service: str) -> Any:
         """`client(service)` for seeding: CloudWatch datapoints go straight into moto's backend
         (`direct_metrics.py`), uncounted, as a sandbox server's own seeding does."""
-        made = self.client(service)
-        if service != "cloudwatch":
-            return made
-        return DirectMetrics(made, self.env.account, self.env.region, nullcontext())
+        return direct_metrics.for_seeding(
+            service, self.client(service), self.env.account, self.env.region
+        )
 
     def scenario(self, name: str) -> None:
         self.scheduler.scenario = scenario_for(name, self.env)

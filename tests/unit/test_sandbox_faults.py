@@ -44,6 +44,7 @@ from adinsights_ops.sandbox.faults import (
 )
 from adinsights_ops.sandbox.scenarios import check_exercised
 from adinsights_ops.sandbox.server import SandboxServer
+from tests.unit.test_sandbox_transport import NOWHERE
 
 ENVIRONMENTS = Path(__file__).parents[2] / "environments.yaml"
 
@@ -469,9 +470,6 @@ def test_run_task_with_a_seen_client_token_answers_the_first_tasks(
 
 
 # -- calls in the server's own process skip HTTP (sandbox/transport.py) -------------------------
-
-# Nothing listens here: a call that reaches it went over HTTP and fails to connect.
-NOWHERE = "http://127.0.0.1:9"
 
 
 def hooked(server: SandboxServer) -> Aws:
