@@ -10,6 +10,7 @@ Everything else in the process keeps the `yaml` it had. Without libyaml nothing 
 
 from __future__ import annotations
 
+import sys
 import threading
 import types
 from typing import Any
@@ -19,9 +20,17 @@ _done = False
 MODULES = ("moto.cloudformation.models", "moto.cloudformation.responses")
 
 
-def use_libyaml() -> bool:
-    """Make moto's CloudFormation parse with CLoader (idempotent); False without libyaml."""
+def use_libyaml(*, loaded_only: bool = False) -> bool:
+    """Make moto's CloudFormation parse with CLoader (idempotent); False without libyaml.
+
+    `loaded_only`: only once moto's CloudFormation is imported (never import it: that is half a
+    second, and most sandboxes never see a CloudFormation call). The sandbox server asks this way
+    after each request's backend is loaded; returns whether the patch is in place."""
     global _done
+    if _done:
+        return True
+    if loaded_only and not all(name in sys.modules for name in MODULES):
+        return False
     import importlib
 
     import yaml
@@ -30,7 +39,7 @@ def use_libyaml() -> bool:
     if cloader is None:
         return False
     with _lock:
-        if not _done:
+        if not _done:  # another thread may have got here first
             shim = _shim(yaml, cloader)
             for name in MODULES:
                 module = importlib.import_module(name)

@@ -92,9 +92,15 @@ _log = logging.getLogger(__name__)
 
 class _Dispatcher(DomainDispatcherApplication):
     """moto's dispatcher, except that it lists moto's service folders once, not twice a request
-    (a directory scan and a stat per service: a fifth of what the server did per request)."""
+    (a directory scan and a stat per service: a fifth of what the server did per request), and
+    that moto's CloudFormation parses with libyaml from its first request on (`moto_yaml.py`)."""
 
     _services = frozenset(list_of_moto_modules())
+
+    def get_application(self, environ: dict[str, Any]) -> Any:
+        application = super().get_application(environ)
+        moto_yaml.use_libyaml(loaded_only=True)  # a flag test once done
+        return application
 
     def get_backend_for_host(self, host: str | None) -> Any:
         if host is None or host == "moto_api" or host in self._services:
@@ -171,7 +177,6 @@ class SandboxServer(ThreadedMotoServer):
 
     def start(self) -> None:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        moto_yaml.use_libyaml()
         super().start()
         self.scheduler.install()
         self.seed()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -33,3 +35,32 @@ def test_moto_parses_with_libyaml_to_what_its_own_loader_gives() -> None:
     with pytest.raises(json.JSONDecodeError):  # not YAML: moto falls back to JSON, as before
         Stack.parse_template("a: [1, 2")
     assert yaml.Loader.__module__ == "yaml.loader"  # the rest of the process keeps its yaml
+
+
+def test_a_sandbox_server_patches_moto_at_its_first_cloudformation_request_not_before() -> None:
+    """Importing moto's CloudFormation is half a second, which most sandboxes never need: the
+    server's dispatcher patches it once a request has loaded it, and a fresh process shows both."""
+    script = """
+import sys
+import yaml
+from moto.moto_server.werkzeug_app import create_backend_app
+from werkzeug.test import EnvironBuilder
+from adinsights_ops.sandbox import moto_yaml
+from adinsights_ops.sandbox.server import _Dispatcher
+
+assert not moto_yaml.use_libyaml(loaded_only=True)
+assert "moto.cloudformation.models" not in sys.modules
+scope = "x/20260101/eu-west-1/cloudformation/aws4_request"
+environ = EnvironBuilder(
+    method="POST",
+    headers={"Authorization": f"AWS4-HMAC-SHA256 Credential={scope}, SignedHeaders=host, Signature=x"},
+    data="Action=ListStacks",
+).get_environ()
+_Dispatcher(create_backend_app).get_application(environ)
+from moto.cloudformation import models
+assert models.yaml.Loader is yaml.CLoader
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
